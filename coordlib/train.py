@@ -1,0 +1,207 @@
+"""One seeded training loop for every chapter: device choice, progress bar, checkpoints.
+
+Determinism: each epoch reseeds torch from ``(seed, epoch)`` and shuffles with its
+own generator, so a run that is interrupted and resumed from its checkpoint
+ends with exactly the weights of an uninterrupted run (on the same device).
+Checkpoints are written atomically and loaded with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ._io import atomic_write
+
+__all__ = ["pick_device", "seed_everything", "fit", "History", "CheckpointError", "load_checkpoint"]
+
+_FORMAT = 1  # bump when the checkpoint layout changes
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file exists but cannot be used (truncated, corrupt or foreign)."""
+
+
+def pick_device(prefer: str | None = None) -> torch.device:
+    """``prefer`` if given, else CUDA, else Apple's MPS, else the CPU."""
+    if prefer is not None:
+        return torch.device(prefer)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return (seed * 1_000_003 + epoch) % 2**63
+
+
+@dataclass
+class History:
+    """Per-epoch records: ``{"epoch", "loss", "seconds", **callback metrics}``.
+
+    ``seconds`` is the cumulative training wall time (callbacks excluded), so
+    time-to-solution can be read off the first epoch that solved the task.
+    """
+
+    epochs: list[dict] = field(default_factory=list)
+    stopped_early: bool = False
+    resumed_from: int = 0
+
+    def __getitem__(self, key: str) -> list:
+        return [e.get(key) for e in self.epochs]
+
+    @property
+    def last(self) -> dict:
+        return self.epochs[-1] if self.epochs else {}
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """Load a checkpoint written by :func:`fit`; a clear error naming the file if unusable."""
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # truncated zip, pickle error, foreign object, ...
+        raise CheckpointError(
+            f"checkpoint {path} cannot be read (truncated or corrupt?): {err}. Delete it to train from scratch."
+        ) from err
+    if not isinstance(state, dict) or state.get("format") != _FORMAT:
+        raise CheckpointError(f"checkpoint {path} is not a coordlib checkpoint of format {_FORMAT}")
+    return state
+
+
+def _save_checkpoint(path: Path, model: nn.Module, optimizer, epoch: int, seed: int, history: History) -> None:
+    state = {
+        "format": _FORMAT,
+        "epoch": epoch,
+        "seed": seed,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "history": history.epochs,
+        "stopped_early": history.stopped_early,
+    }
+    atomic_write(path, lambda f: torch.save(state, f))
+
+
+def fit(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    *,
+    epochs: int,
+    batch_size: int,
+    seed: int = 0,
+    optimizer: Callable[[object], torch.optim.Optimizer] | None = None,
+    lr: float = 1e-3,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int = 1,
+    device: torch.device | str | None = None,
+    callback: Callable[[int, nn.Module], Mapping | None] | None = None,
+    channels_last: bool = False,
+    progress: bool = True,
+    desc: str = "train",
+) -> History:
+    """Train ``model`` on in-memory tensors with minibatches, seeded and resumable.
+
+    Args:
+        model: any module; moved to ``device`` (default :func:`pick_device`).
+        inputs, targets: ``(N, ...)`` tensors, indexed along dimension 0 together.
+        loss_fn: ``loss_fn(model(x_batch), y_batch) -> scalar tensor``.
+        epochs: total number of epochs (a resumed run continues up to it).
+        optimizer: factory ``params -> Optimizer``; default ``Adam(lr=lr)``.
+        checkpoint: file to resume from and save to every ``checkpoint_every``
+            epochs. If it already holds ``epochs`` epochs the model is loaded and
+            returned without training ("load if it exists, else train").
+        callback: called after each epoch as ``callback(epoch, model)`` in eval
+            mode under ``no_grad``; its mapping is recorded in the history, and a
+            true ``"stop"`` entry ends training early (time-to-solution).
+        channels_last: use the ``channels_last`` memory format (faster for
+            convolutions on CPU for 4-D inputs).
+
+    Returns:
+        the :class:`History`; the trained model is ``model`` itself.
+    """
+    if len(inputs) != len(targets):
+        raise ValueError(f"inputs and targets must have the same length, got {len(inputs)} and {len(targets)}")
+    if epochs < 0 or batch_size <= 0:
+        raise ValueError(f"expected epochs >= 0 and batch_size > 0, got epochs={epochs}, batch_size={batch_size}")
+    device = pick_device(device) if not isinstance(device, torch.device) else device
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    model.to(device=device, memory_format=memory_format)
+    inputs = inputs.to(device)
+    if channels_last and inputs.dim() == 4:
+        inputs = inputs.contiguous(memory_format=torch.channels_last)
+    targets = targets.to(device)
+    opt = (optimizer or (lambda p: torch.optim.Adam(p, lr=lr)))(model.parameters())
+
+    history = History()
+    start = 0
+    path = Path(checkpoint) if checkpoint is not None else None
+    if path is not None and path.exists():
+        state = load_checkpoint(path)
+        if state["seed"] != seed:
+            raise CheckpointError(f"checkpoint {path} was trained with seed {state['seed']}, not {seed}")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        start = history.resumed_from = state["epoch"]
+        history.epochs = list(state["history"])
+        history.stopped_early = state["stopped_early"]
+    if history.stopped_early:  # a finished time-to-solution run: nothing left to train
+        model.eval()
+        return history
+
+    n = len(inputs)
+    elapsed = history.last.get("seconds", 0.0)
+    bar = tqdm(range(start, epochs), desc=desc, disable=not progress, initial=start, total=epochs, leave=False)
+    for epoch in bar:
+        tic = time.perf_counter()
+        torch.manual_seed(_epoch_seed(seed, epoch))  # dropout etc. reproducible per epoch
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(_epoch_seed(seed, epoch))).to(device)
+        model.train()
+        total = torch.zeros((), device=device)
+        for begin in range(0, n, batch_size):
+            idx = order[begin : begin + batch_size]
+            loss = loss_fn(model(inputs[idx]), targets[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.detach() * len(idx)
+        record = {"epoch": epoch + 1, "loss": float(total) / n}
+        elapsed += time.perf_counter() - tic
+        record["seconds"] = elapsed
+        if callback is not None:
+            model.eval()
+            with torch.no_grad():
+                metrics = dict(callback(epoch + 1, model) or {})
+            history.stopped_early = bool(metrics.pop("stop", False))
+            record.update(metrics)
+        history.epochs.append(record)
+        bar.set_postfix(loss=f"{record['loss']:.4g}")
+        done = epoch + 1 == epochs or history.stopped_early
+        if path is not None and (done or (epoch + 1) % checkpoint_every == 0):
+            _save_checkpoint(path, model, opt, epoch + 1, seed, history)
+        if history.stopped_early:
+            break
+    bar.close()
+    model.eval()
+    return history

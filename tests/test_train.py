@@ -1,0 +1,224 @@
+"""The training loop: determinism, resume, checkpoint errors, atomic saves, early stop."""
+
+import pytest
+import torch
+from torch import nn
+
+import coordlib.train as train
+from coordlib.train import CheckpointError, fit, pick_device
+
+
+def make_model(init_seed=0):
+    torch.manual_seed(init_seed)
+    return nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 2))
+
+
+def make_data(n=48):
+    g = torch.Generator().manual_seed(123)
+    return torch.randn(n, 6, generator=g), torch.randn(n, 2, generator=g)
+
+
+def run(model, epochs, seed=0, **kw):
+    x, y = make_data()
+    return fit(model, x, y, nn.functional.mse_loss, epochs=epochs, batch_size=8, seed=seed,
+               lr=1e-2, device="cpu", progress=False, **kw)
+
+
+def assert_same_weights(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), k
+
+
+def weights_differ(a, b):
+    return any(not torch.equal(a.state_dict()[k], b.state_dict()[k]) for k in a.state_dict())
+
+
+def test_resume_equals_uninterrupted(tmp_path):
+    full = make_model()
+    h_full = run(full, 4, checkpoint=tmp_path / "a.pt")
+
+    part = make_model()
+    h_part = run(part, 2, checkpoint=tmp_path / "b.pt")
+    assert len(h_part.epochs) == 2 and h_part.resumed_from == 0
+    assert weights_differ(part, full)
+
+    resumed = make_model()  # fresh instance, same init seed
+    h_res = run(resumed, 4, checkpoint=tmp_path / "b.pt")
+    assert h_res.resumed_from == 2
+    assert h_res["epoch"] == [1, 2, 3, 4]
+    assert h_res["loss"] == h_full["loss"]
+    assert_same_weights(resumed, full)
+    # the checkpoint now holds 4 epochs
+    assert train.load_checkpoint(tmp_path / "b.pt")["epoch"] == 4
+
+
+def test_full_checkpoint_loads_without_training(tmp_path, monkeypatch):
+    ckpt = tmp_path / "c.pt"
+    trained = make_model()
+    h = run(trained, 3, checkpoint=ckpt)
+    before = ckpt.read_bytes()
+
+    fresh = make_model(init_seed=99)
+    assert weights_differ(fresh, trained)
+
+    def no_training(*a, **k):
+        raise AssertionError("loss_fn called: fit trained instead of loading")
+
+    x, y = make_data()
+    h2 = fit(fresh, x, y, no_training, epochs=3, batch_size=8, seed=0, device="cpu",
+             progress=False, checkpoint=ckpt)
+    assert h2.resumed_from == 3
+    assert h2["loss"] == h["loss"]
+    assert_same_weights(fresh, trained)
+    assert not fresh.training
+    assert ckpt.read_bytes() == before
+
+
+def _valid_checkpoint(tmp_path):
+    ckpt = tmp_path / "v.pt"
+    run(make_model(), 1, checkpoint=ckpt)
+    return ckpt
+
+
+def test_truncated_checkpoint_raises_with_path(tmp_path):
+    ckpt = _valid_checkpoint(tmp_path)
+    raw = ckpt.read_bytes()
+    ckpt.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(CheckpointError) as err:
+        run(make_model(), 2, checkpoint=ckpt)
+    assert str(ckpt) in str(err.value)
+
+
+def test_garbage_checkpoint_raises_with_path(tmp_path):
+    ckpt = tmp_path / "junk.pt"
+    ckpt.write_bytes(b"this is not a checkpoint \x00\x01\x02" * 20)
+    with pytest.raises(CheckpointError) as err:
+        run(make_model(), 2, checkpoint=ckpt)
+    assert str(ckpt) in str(err.value)
+
+
+def test_foreign_torch_file_raises(tmp_path):
+    ckpt = tmp_path / "foreign.pt"
+    torch.save({"model": make_model().state_dict()}, ckpt)
+    with pytest.raises(CheckpointError) as err:
+        run(make_model(), 2, checkpoint=ckpt)
+    assert str(ckpt) in str(err.value)
+
+
+def test_missing_checkpoint_file_trains_from_scratch(tmp_path):
+    ckpt = tmp_path / "sub" / "new.pt"
+    h = run(make_model(), 2, checkpoint=ckpt)
+    assert h.resumed_from == 0 and len(h.epochs) == 2
+    assert ckpt.is_file()
+    with pytest.raises(FileNotFoundError):
+        train.load_checkpoint(tmp_path / "absent.pt")
+
+
+def test_failed_save_keeps_previous_checkpoint(tmp_path, monkeypatch):
+    ckpt = _valid_checkpoint(tmp_path)
+    before = ckpt.read_bytes()
+
+    def broken_save(obj, f, *a, **k):
+        f.write(b"PK\x03\x04 partial bytes")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(train.torch, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        run(make_model(), 3, checkpoint=ckpt)
+    assert ckpt.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [ckpt.name]
+    monkeypatch.undo()
+    assert train.load_checkpoint(ckpt)["epoch"] == 1
+
+
+def test_callback_stop_ends_training(tmp_path):
+    calls = []
+
+    def callback(epoch, model):
+        calls.append((epoch, model.training, torch.is_grad_enabled()))
+        return {"stop": True, "acc": 1.0} if epoch == 2 else {"acc": epoch / 10}
+
+    ckpt = tmp_path / "s.pt"
+    h = run(make_model(), 6, callback=callback, checkpoint=ckpt)
+    assert h.stopped_early
+    assert h["epoch"] == [1, 2]
+    assert h["acc"] == [0.1, 1.0]
+    assert [c[0] for c in calls] == [1, 2]
+    assert all(not training and not grad for _, training, grad in calls)  # eval mode, no_grad
+    s = h["seconds"]
+    assert s[0] >= 0 and all(b >= a for a, b in zip(s, s[1:]))
+    # the stopped run was checkpointed at its last epoch and is not continued
+    assert train.load_checkpoint(ckpt)["epoch"] == 2
+    h2 = run(make_model(), 6, callback=callback, checkpoint=ckpt)
+    assert h2.stopped_early and h2.resumed_from == 2 and h2["epoch"] == [1, 2]
+    assert [c[0] for c in calls] == [1, 2]
+
+
+def test_model_in_eval_mode_after_loading_stopped_checkpoint(tmp_path):
+    """fit returns the model in eval mode on every path (training, loading a
+    finished checkpoint), so it should also after loading a stopped-early one."""
+    ckpt = tmp_path / "s.pt"
+    run(make_model(), 6, callback=lambda e, m: {"stop": True}, checkpoint=ckpt)
+    loaded = make_model()
+    assert loaded.training
+    h = run(loaded, 6, checkpoint=ckpt)
+    assert h.stopped_early
+    assert not loaded.training
+
+
+def test_callback_none_result_is_allowed():
+    h = run(make_model(), 2, callback=lambda e, m: None)
+    assert not h.stopped_early and h["epoch"] == [1, 2]
+
+
+def test_seed_mismatch_on_resume(tmp_path):
+    ckpt = tmp_path / "m.pt"
+    run(make_model(), 1, seed=0, checkpoint=ckpt)
+    with pytest.raises(CheckpointError, match="seed"):
+        run(make_model(), 2, seed=1, checkpoint=ckpt)
+
+
+def test_length_mismatch_and_bad_arguments():
+    x, y = make_data()
+    with pytest.raises(ValueError):
+        fit(make_model(), x, y[:-1], nn.functional.mse_loss, epochs=1, batch_size=8, device="cpu", progress=False)
+    with pytest.raises(ValueError):
+        fit(make_model(), x, y, nn.functional.mse_loss, epochs=1, batch_size=0, device="cpu", progress=False)
+    with pytest.raises(ValueError):
+        fit(make_model(), x, y, nn.functional.mse_loss, epochs=-1, batch_size=8, device="cpu", progress=False)
+
+
+def test_pick_device():
+    assert pick_device("cpu") == torch.device("cpu")
+    d = pick_device()
+    assert isinstance(d, torch.device)
+    assert d.type in {"cuda", "mps", "cpu"}
+    assert (d.type == "cuda") == torch.cuda.is_available()
+
+
+def test_same_seed_same_weights_different_seed_differs():
+    a, b, c = make_model(), make_model(), make_model()
+    ha = run(a, 3, seed=5)
+    hb = run(b, 3, seed=5)
+    hc = run(c, 3, seed=6)
+    assert_same_weights(a, b)
+    assert ha["loss"] == hb["loss"]
+    assert weights_differ(a, c)
+    assert ha["loss"] != hc["loss"]
+    assert all(isinstance(v, float) for v in ha["loss"])
+    assert not a.training  # returned in eval mode
+
+
+def test_training_reduces_loss():
+    h = run(make_model(), 8)
+    assert h["loss"][-1] < h["loss"][0]
+
+
+def test_history_accessors():
+    h = train.History()
+    assert h.last == {} and h["loss"] == []
+    h.epochs = [{"epoch": 1, "loss": 2.0}, {"epoch": 2, "loss": 1.0, "acc": 0.5}]
+    assert h.last == {"epoch": 2, "loss": 1.0, "acc": 0.5}
+    assert h["acc"] == [None, 0.5]
