@@ -1,0 +1,41 @@
+"""The published numbers the book measures itself against, each with its source.
+
+Values are fractions (accuracy, IOU) unless the key says otherwise. ``None``
+means the source states the claim only in words. Sources: the paper
+(Liu et al., 2018, §4 and figures), the Uber AI blog post, and the independent
+Cambridge Spark reproduction, as collected in the book's PAPER.md §2.
+"""
+
+from __future__ import annotations
+
+__all__ = ["CLAIMS", "claim"]
+
+# key -> (value, source, wording)
+CLAIMS: dict[str, tuple[float | None, str, str]] = {
+    "classification/deconv/uniform/test_accuracy": (
+        0.86, "paper §4", "best deconv never above ~86% test accuracy on the uniform split (train can be 100%)"),
+    "classification/deconv/uniform/train_accuracy": (1.0, "paper §4", "train accuracy can reach 100%"),
+    "classification/deconv/quadrant/test_accuracy": (0.0, "paper §4", "deconv test accuracy ~0% on the quadrant split"),
+    "classification/coordconv/uniform/test_accuracy": (1.0, "paper §4", "CoordConv: 100% train and test"),
+    "classification/coordconv/quadrant/test_accuracy": (1.0, "paper §4", "CoordConv: 100% train and test"),
+    "rendering/deconv/uniform/test_iou": (0.83, "paper §4", "best deconv test IOU 0.83 on the uniform split"),
+    "rendering/deconv/quadrant/test_iou": (0.36, "paper §4", "best deconv test IOU 0.36 on the quadrant split"),
+    "rendering/coordconv/uniform/test_iou": (1.0, "paper §4", "CoordConv rendering perfect on both splits"),
+    "rendering/coordconv/quadrant/test_iou": (1.0, "paper §4", "CoordConv rendering perfect on both splits"),
+    "regression/conv/uniform/train_accuracy": (0.486, "Cambridge Spark reproduction", "conv regressor, rounded"),
+    "regression/conv/uniform/test_accuracy": (0.477, "Cambridge Spark reproduction", "conv regressor, rounded"),
+    "regression/conv/quadrant/train_accuracy": (0.402, "Cambridge Spark reproduction", "conv regressor, rounded"),
+    "regression/conv/quadrant/test_accuracy": (0.071, "Cambridge Spark reproduction", "conv regressor, rounded"),
+    "regression/coordconv/uniform/test_accuracy": (1.0, "Cambridge Spark reproduction", "CoordConv regressor 100/100"),
+    "regression/coordconv/quadrant/test_accuracy": (1.0, "paper §4", "CoordConv regressor near perfect on both splits"),
+    "speed/coordconv_vs_conv": (150.0, "paper §4", "CoordConv trains 150x faster than the best convs"),
+    "size/conv_over_coordconv_low": (10.0, "paper §4", "CoordConv models have 10-100x fewer parameters"),
+    "size/conv_over_coordconv_high": (100.0, "paper §4", "CoordConv models have 10-100x fewer parameters"),
+}
+
+
+def claim(key: str) -> float | None:
+    """The published value for ``key`` (see :data:`CLAIMS`); a clear error for unknown keys."""
+    if key not in CLAIMS:
+        raise KeyError(f"no published number {key!r}; known keys: {', '.join(sorted(CLAIMS))}")
+    return CLAIMS[key][0]

@@ -1,0 +1,173 @@
+"""The paper's three supervised Not-so-Clevr tasks, and one function that trains and scores a model on them.
+
+* ``classification``: ``(x, y)`` -> which of the 4,096 pixels is hot. Softmax
+  cross-entropy; measured by accuracy (argmax pixel == target pixel).
+* ``rendering``: ``(x, y)`` -> the 9x9 square. Per-pixel sigmoid cross-entropy
+  against 0/1 targets (not the release's gray 128); measured by the mean IOU of
+  the prediction thresholded at 0.5.
+* ``regression``: one-hot image -> ``(x, y) / 64``. Mean squared error, as
+  released; measured by the mean Euclidean error in pixels and the accuracy of
+  the rounded coordinates (both must be right).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import data, metrics
+from .models import count_parameters
+from .train import fit, pick_device, seed_everything
+
+__all__ = ["TASKS", "Task", "task", "evaluate", "run"]
+
+_SIDE = data.CANVAS
+
+
+@dataclass(frozen=True)
+class Task:
+    """A task's data, loss and measures. ``inputs``/``targets`` cover all 3,136 examples."""
+
+    name: str
+    inputs: torch.Tensor
+    targets: torch.Tensor
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    score: Callable[[torch.Tensor, torch.Tensor], dict]  # (outputs, targets) -> measures
+    solved: str  # the measure that equals 1.0 when the task is solved
+
+
+def _classification_loss(logits, target):
+    return F.cross_entropy(logits.flatten(1), target)
+
+
+def _classification_score(logits, target):
+    return {"accuracy": (logits.flatten(1).argmax(1) == target).double().mean().item()}
+
+
+def _rendering_loss(logits, target):
+    return F.binary_cross_entropy_with_logits(logits, target)
+
+
+def _rendering_score(logits, target):
+    return {"iou": metrics.iou(torch.sigmoid(logits), target, threshold=0.5).mean().item()}
+
+
+def _regression_loss(pred, target):
+    return F.mse_loss(pred, target)
+
+
+def _regression_score(pred, target):
+    pixels, true = pred * _SIDE, target * _SIDE
+    return {
+        "error_px": (pixels - true).norm(dim=1).mean().item(),
+        "accuracy": (pixels.round() == true.round()).all(dim=1).double().mean().item(),
+    }
+
+
+TASKS = ("classification", "rendering", "regression")
+
+
+def task(name: str) -> Task:
+    """The :class:`Task` called ``name`` (one of :data:`TASKS`)."""
+    ds = data.not_so_clevr()
+    x, y = ds.centers[:, 0], ds.centers[:, 1]
+    if name == "classification":
+        return Task(name, ds.centers, y * _SIDE + x, _classification_loss, _classification_score, "accuracy")
+    if name == "rendering":
+        return Task(name, ds.centers, ds.squares, _rendering_loss, _rendering_score, "iou")
+    if name == "regression":
+        return Task(name, ds.onehots[:, None], ds.centers.float() / _SIDE, _regression_loss, _regression_score,
+                    "accuracy")
+    raise ValueError(f"unknown task {name!r}; valid tasks are {', '.join(map(repr, TASKS))}")
+
+
+@torch.no_grad()
+def predict(model: nn.Module, inputs: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Model outputs for ``inputs`` in large no-grad batches, on the model's device, returned on the CPU."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        return torch.cat([model(inputs[i : i + batch_size].to(device)).cpu() for i in range(0, len(inputs), batch_size)])
+    finally:
+        model.train(was_training)
+
+
+def evaluate(model: nn.Module, t: Task, idx: torch.Tensor) -> dict:
+    """Measures of ``model`` on the examples ``idx`` of task ``t``."""
+    return t.score(predict(model, t.inputs[idx]), t.targets[idx])
+
+
+def run(
+    task_name: str,
+    make_model: Callable[[], nn.Module],
+    split: str,
+    *,
+    seed: int,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float = 0.0,
+    betas: tuple[float, float] = (0.9, 0.999),
+    stop_when_solved: bool = False,
+    solved_on: tuple[str, ...] = ("train", "test"),
+    eval_every: int = 1,
+    checkpoint=None,
+    device=None,
+    progress: bool = True,
+) -> dict:
+    """Train a fresh ``make_model()`` on one split of one task; return its measures.
+
+    The model is built after seeding, so ``seed`` fixes the initialisation, the
+    data order and the split (for the uniform split). Adam with ``lr``,
+    ``betas`` and L2 ``weight_decay`` (the paper's sweep uses Adam and L2).
+    After every ``eval_every`` epochs the test measures are recorded; with
+    ``stop_when_solved``, training stops at the first evaluation where every part
+    in ``solved_on`` (train and test by default) reaches 1.0 on the task's
+    ``solved`` measure (time-to-solution).
+
+    Returns ``{"train": {...}, "test": {...}, "params", "epochs", "train_seconds",
+    "wall_seconds", "solved_at" (epoch or None), "curve"}`` where ``curve`` lists
+    ``{"epoch", "loss", "seconds", "test_<measure>"}`` per evaluated epoch.
+    """
+    t = task(task_name)
+    train_idx, test_idx = data.split(split, seed=seed)
+    seed_everything(seed)
+    model = make_model()
+    device = pick_device(device)
+    model.to(device)
+    test_inputs, test_targets = t.inputs[test_idx].to(device), t.targets[test_idx]
+    train_inputs, train_targets = t.inputs[train_idx], t.targets[train_idx]
+
+    def callback(epoch: int, m: nn.Module):
+        if epoch % eval_every and epoch != epochs:
+            return {}
+        test = t.score(predict(m, test_inputs), test_targets)
+        out = {f"test_{k}": v for k, v in test.items()}
+        if stop_when_solved and ("test" not in solved_on or test[t.solved] == 1.0):
+            out["stop"] = "train" not in solved_on or t.score(predict(m, train_inputs), train_targets)[t.solved] == 1.0
+        return out
+
+    tic = time.perf_counter()
+    history = fit(
+        model, train_inputs, train_targets, t.loss,
+        epochs=epochs, batch_size=batch_size, seed=seed, device=device,
+        optimizer=lambda p: torch.optim.Adam(p, lr=lr, betas=betas, weight_decay=weight_decay),
+        callback=callback, checkpoint=checkpoint, progress=progress, desc=f"{task_name}/{split}/seed {seed}",
+    )
+    wall = time.perf_counter() - tic
+    return {
+        "train": evaluate(model, t, train_idx),
+        "test": evaluate(model, t, test_idx),
+        "params": count_parameters(model),
+        "epochs": len(history.epochs),
+        "train_seconds": history.last.get("seconds", 0.0),
+        "wall_seconds": wall,
+        "solved_at": len(history.epochs) if history.stopped_early else None,
+        "curve": [e for e in history.epochs if any(k.startswith("test_") for k in e)],
+    }
