@@ -46,3 +46,49 @@ def split_map(centers: torch.Tensor, test_idx: torch.Tensor, ax=None, title: str
     ax.set_xlabel("x (column)")
     ax.set_ylabel("y (row)")
     return ax
+
+
+def table(rows: Sequence[Sequence], header: Sequence[str]):
+    """A Markdown table for display in a notebook (rendered in the HTML book too)."""
+    from IPython.display import Markdown
+
+    lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(map(str, r)) + " |" for r in rows]
+    return Markdown("\n".join(lines))
+
+
+def ci_bars(ax, groups: Sequence[str], series: dict, paper: dict | None = None, ylabel: str = ""):
+    """Grouped bars of means with 95% CI error bars.
+
+    ``series`` maps a label (e.g. ``"train"``) to one :class:`coordlib.stats.Estimate`
+    per group; ``paper`` optionally maps a label to one published value per group
+    (``None`` where not published), drawn as black ticks.
+    """
+    width = 0.8 / len(series)
+    xs = np.arange(len(groups))
+    for i, (label, estimates) in enumerate(series.items()):
+        means = np.array([e.mean for e in estimates])
+        err = np.array([[e.mean - e.low for e in estimates], [e.high - e.mean for e in estimates]])
+        ax.bar(xs + (i - (len(series) - 1) / 2) * width, means, width, yerr=err, capsize=3, label=label)
+        for x, v in zip(xs + (i - (len(series) - 1) / 2) * width, (paper or {}).get(label, [None] * len(groups))):
+            if v is not None:
+                ax.plot([x - width / 2, x + width / 2], [v, v], color="black", lw=2)
+    ax.set_xticks(xs, groups)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def zoom(ax, image, center, radius: int = 5, marks=(), title: str = "", cmap: str = "viridis"):
+    """Show ``image[y - r : y + r + 1, x - r : x + r + 1]`` around ``center = (x, y)``.
+
+    ``marks`` are ``(x, y, style)`` triples drawn as outlined squares (e.g. test centres).
+    """
+    x, y = center
+    img = np.asarray(image)[y - radius : y + radius + 1, x - radius : x + radius + 1]
+    im = ax.imshow(img, cmap=cmap, extent=(x - radius - 0.5, x + radius + 0.5, y + radius + 0.5, y - radius - 0.5))
+    for mx, my, color in marks:
+        ax.add_patch(plt.Rectangle((mx - 0.5, my - 0.5), 1, 1, fill=False, edgecolor=color, lw=1.5))
+    ax.set_title(title, fontsize=9)
+    plt.colorbar(im, ax=ax, fraction=0.046)
+    return ax

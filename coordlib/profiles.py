@@ -31,6 +31,48 @@ _TABLE: dict[str, dict[str, dict[str, Any]]] = {
         "book": {"uniform_seeds": 20},
         "paper": {"uniform_seeds": 100},
     },
+    # Chapter 2: conventional (de)convolutional networks on the three tasks.
+    # ``sweep`` lists the deconv hyperparameters tried on the uniform split with
+    # the first seed; the best (by test accuracy) is rerun on every seed and split.
+    # ``train_limit`` caps the training examples (smoke only); ``eval_every`` epochs.
+    "conv_fails": {
+        "smoke": {
+            "seeds": [0], "train_limit": 128, "eval_every": 1,
+            "sweep": {"lr": [1e-2], "kernel_size": [2], "width": [1], "batch_size": [32], "weight_decay": [0.0]},
+            "epochs": {"classification": 1, "rendering": 1, "regression": 1},
+            "regression": {"lr": 1e-3, "batch_size": 32},
+        },
+        "book": {
+            "seeds": [0, 1, 2], "train_limit": None, "eval_every": 5,
+            "sweep": {"lr": [1e-3, 5e-3], "kernel_size": [2, 4], "width": [1], "batch_size": [32], "weight_decay": [0.0]},
+            "epochs": {"classification": 30, "rendering": 15, "regression": 10},
+            "regression": {"lr": 1e-3, "batch_size": 32},
+        },
+        "paper": {
+            "seeds": [0, 1, 2], "train_limit": None, "eval_every": 10,
+            "sweep": {"lr": [1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2], "kernel_size": [2, 3, 4], "width": [1, 2, 3],
+                      "batch_size": [16, 32], "weight_decay": [0.0, 1e-3, 1e-2]},
+            "epochs": {"classification": 1000, "rendering": 1000, "regression": 1000},
+            "regression": {"lr": 1e-3, "batch_size": 32},
+        },
+    },
+    # Chapter 4: CoordConv models. Runs stop early once train and test are solved.
+    "coordconv": {
+        "smoke": {
+            "seeds": [0], "train_limit": 128, "max_epochs": {"classification": 1, "rendering": 1, "regression": 1},
+            "released_regressor_epochs": 1,
+        },
+        "book": {
+            "seeds": [0, 1, 2], "train_limit": None,
+            "max_epochs": {"classification": 8, "rendering": 4, "regression": 4},
+            "released_regressor_epochs": 3,
+        },
+        "paper": {
+            "seeds": [0, 1, 2, 3, 4], "train_limit": None,
+            "max_epochs": {"classification": 50, "rendering": 50, "regression": 50},
+            "released_regressor_epochs": 50,
+        },
+    },
 }
 
 

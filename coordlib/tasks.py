@@ -24,7 +24,7 @@ from . import data, metrics
 from .models import count_parameters
 from .train import fit, pick_device, seed_everything
 
-__all__ = ["TASKS", "Task", "task", "evaluate", "run"]
+__all__ = ["TASKS", "Task", "task", "predict", "evaluate", "run", "numbers"]
 
 _SIDE = data.CANVAS
 
@@ -117,6 +117,7 @@ def run(
     stop_when_solved: bool = False,
     solved_on: tuple[str, ...] = ("train", "test"),
     eval_every: int = 1,
+    train_limit: int | None = None,
     checkpoint=None,
     device=None,
     progress: bool = True,
@@ -126,17 +127,22 @@ def run(
     The model is built after seeding, so ``seed`` fixes the initialisation, the
     data order and the split (for the uniform split). Adam with ``lr``,
     ``betas`` and L2 ``weight_decay`` (the paper's sweep uses Adam and L2).
-    After every ``eval_every`` epochs the test measures are recorded; with
+    ``train_limit`` trains on a seeded subset of that many training examples
+    (quick runs). After every ``eval_every`` epochs the test measures are recorded; with
     ``stop_when_solved``, training stops at the first evaluation where every part
     in ``solved_on`` (train and test by default) reaches 1.0 on the task's
     ``solved`` measure (time-to-solution).
 
-    Returns ``{"train": {...}, "test": {...}, "params", "epochs", "train_seconds",
-    "wall_seconds", "solved_at" (epoch or None), "curve"}`` where ``curve`` lists
+    Returns ``{"model", "train": {...}, "test": {...}, "params", "epochs", "train_seconds",
+    "wall_seconds", "solved_at" (epoch or None), "curve"}`` (``model`` is the
+    trained module, in eval mode; the rest are plain numbers) where ``curve`` lists
     ``{"epoch", "loss", "seconds", "test_<measure>"}`` per evaluated epoch.
     """
     t = task(task_name)
     train_idx, test_idx = data.split(split, seed=seed)
+    if train_limit is not None:  # a quick run (smoke profile): a seeded subset of the training examples
+        keep = torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(seed))[:train_limit]
+        train_idx = train_idx[keep.sort().values]
     seed_everything(seed)
     model = make_model()
     device = pick_device(device)
@@ -162,6 +168,7 @@ def run(
     )
     wall = time.perf_counter() - tic
     return {
+        "model": model,
         "train": evaluate(model, t, train_idx),
         "test": evaluate(model, t, test_idx),
         "params": count_parameters(model),
@@ -171,3 +178,8 @@ def run(
         "solved_at": len(history.epochs) if history.stopped_early else None,
         "curve": [e for e in history.epochs if any(k.startswith("test_") for k in e)],
     }
+
+
+def numbers(result: dict) -> dict:
+    """``result`` of :func:`run` without the model: what goes into results JSON."""
+    return {k: v for k, v in result.items() if k != "model"}

@@ -41,3 +41,37 @@ def not_so_clevr_browser(dataset, splits: dict[str, tuple[torch.Tensor, torch.Te
         w.observe(draw, names="value")
     draw()
     return widgets.VBox([widgets.HBox([x, y, which]), out])
+
+
+def paint_comparison(painters: dict, test_region=None, canvas: int = 64) -> widgets.VBox:
+    """Pick a coordinate; see what each model paints there, side by side.
+
+    ``painters`` maps a title to a function ``(N, 2) int64 coordinates -> (N, H, W)``
+    maps in [0, 1] (e.g. a classifier's softmax or a renderer's sigmoid).
+    ``test_region`` optionally maps ``(x, y)`` to True when the coordinate is a
+    test centre, which is shown in the title.
+    """
+    x = widgets.IntSlider(value=48, min=4, max=canvas - 5, description="x (column)")
+    y = widgets.IntSlider(value=48, min=4, max=canvas - 5, description="y (row)")
+    out = widgets.Output()
+
+    def draw(*_):
+        coords = torch.tensor([[x.value, y.value]])
+        with out:
+            out.clear_output(wait=True)
+            fig, axes = plt.subplots(1, len(painters), figsize=(3 * len(painters), 3.2), squeeze=False)
+            for ax, (title, paint) in zip(axes[0], painters.items()):
+                with torch.no_grad():
+                    img = paint(coords)[0]
+                ax.imshow(img, cmap="magma", vmin=0, interpolation="nearest")
+                ax.plot(x.value, y.value, "c+", ms=12, mew=1.5)
+                ax.set_title(title, fontsize=9)
+                ax.set_axis_off()
+            role = "" if test_region is None else (" (a test centre)" if test_region(x.value, y.value) else " (a training centre)")
+            fig.suptitle(f"({x.value}, {y.value}){role}; cyan cross: the true pixel", fontsize=9)
+            plt.show()
+
+    for w in (x, y):
+        w.observe(draw, names="value")
+    draw()
+    return widgets.VBox([widgets.HBox([x, y]), out])

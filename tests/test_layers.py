@@ -17,7 +17,6 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-import coordlib
 import coordlib.layers
 from coordlib import AddCoords, ConcatCoordConv2d, CoordConv2d
 
@@ -114,7 +113,8 @@ def test_addcoords_size_one_axis_maps_to_zero(h, w, with_r):
     out = AddCoords(with_r)(torch.ones(2, 1, h, w))
     assert not torch.isnan(out).any()
     assert torch.isfinite(out).all()
-    torch.testing.assert_close(out, torch.cat([torch.ones(2, 1, h, w), ref_grid(h, w, with_r).expand(2, -1, -1, -1)], 1), rtol=0, atol=0)
+    expected = torch.cat([torch.ones(2, 1, h, w), ref_grid(h, w, with_r).expand(2, -1, -1, -1)], 1)
+    torch.testing.assert_close(out, expected, rtol=0, atol=0)
     if w == 1:
         assert torch.equal(out[:, 1], torch.zeros(2, h, w))
     if h == 1:
@@ -460,7 +460,9 @@ def test_coordconv_input_errors(cls, bad, exc, msg):
 
 
 @pytest.mark.parametrize("cls", [CoordConv2d, ConcatCoordConv2d])
-@pytest.mark.parametrize("kwargs", [dict(in_channels=0), dict(in_channels=-1), dict(out_channels=0), dict(out_channels=-2)])
+@pytest.mark.parametrize(
+    "kwargs", [dict(in_channels=0), dict(in_channels=-1), dict(out_channels=0), dict(out_channels=-2)]
+)
 def test_invalid_channel_arguments(cls, kwargs):
     args = dict(in_channels=2, out_channels=3, kernel_size=3)
     args.update(kwargs)

@@ -1,0 +1,219 @@
+"""How much does CoordConv cost over a plain convolution? (CPU, forward + backward)
+
+Goal (DESIGN.md, "Public contract of the layers"): ``coordlib.CoordConv2d`` should
+run forward + backward within 5% of a plain ``nn.Conv2d`` with the same input and
+output channels, i.e. a ratio coordconv/plain <= 1.05, on the first two shapes
+below (a ResNet stem and a 64->64 3x3 block). The textbook layer that
+concatenates the coordinate channels onto the batch (``ConcatCoordConv2d``) costs
+~1.5-1.8x a plain Conv2d on these machines (PAPER.md §4: 1.8x at the stem, ~1.5x
+at 64->64 3x3 56x56). ``CoordConv2d`` avoids it by convolving the coordinate grid
+once per forward, on a batch of one, and adding the result in place.
+
+Method. For each shape the three layers (plain ``nn.Conv2d``, ``ConcatCoordConv2d``,
+``CoordConv2d``; the two coordinate layers share one state dict) are warmed up,
+then timed *interleaved*: every repeat times plain, then concat, then coordconv,
+so that machine noise hits all three alike. One timing is ``out = layer(x)``
+followed by ``out.backward(ones)``; the input does not require grad, parameter
+gradients are zeroed (set to None) before each timed step, outside the timer.
+The table reports the median over repeats and the ratios of medians to plain;
+``paired`` is the median of the per-repeat ratio coordconv/plain (robust to bursts
+of load from other processes, since each repeat times the three back to back);
+``noise`` is
+the largest interquartile range / median of the three layers (a few percent is
+normal; more means the ratios are not to be trusted at the 5% level).
+
+Usage::
+
+    python benchmarks/coordconv_overhead.py                 # default: ~1 min on 2 cores
+    python benchmarks/coordconv_overhead.py --quick         # sanity run, a few seconds
+    python benchmarks/coordconv_overhead.py --json out.json --repeats 30 --batch 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+
+import torch
+from torch import nn
+
+from coordlib import ConcatCoordConv2d, CoordConv2d
+
+# name, in_channels, out_channels, kernel, stride, padding, height, width
+SHAPES = [
+    ("resnet stem 3->64 7x7/2 224", 3, 64, 7, 2, 3, 224, 224),
+    ("64->64 3x3 56", 64, 64, 3, 1, 1, 56, 56),
+    ("1->32 3x3 64", 1, 32, 3, 1, 1, 64, 64),
+]
+GOAL_SHAPES = 2  # the goal applies to the first two shapes
+GOAL_RATIO = 1.05
+LAYERS = ("plain", "concat", "coordconv")
+
+
+def _step(layer: nn.Module, x: torch.Tensor, grad_out: torch.Tensor) -> float:
+    """One forward + backward; returns seconds. Gradients are cleared before timing."""
+    layer.zero_grad(set_to_none=True)
+    t0 = time.perf_counter()
+    out = layer(x)
+    out.backward(grad_out)
+    return time.perf_counter() - t0
+
+
+def _quantile(values: list[float], q: float) -> float:
+    s = sorted(values)
+    pos = q * (len(s) - 1)
+    lo = int(pos)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+
+
+def bench_shape(shape: tuple, batch: int, repeats: int, warmup: int) -> dict:
+    name, cin, cout, k, stride, padding, h, w = shape
+    torch.manual_seed(0)
+    plain = nn.Conv2d(cin, cout, k, stride, padding)
+    coord = CoordConv2d(cin, cout, k, stride, padding)
+    concat = ConcatCoordConv2d(cin, cout, k, stride, padding)
+    concat.load_state_dict(coord.state_dict())
+    layers = {"plain": plain, "concat": concat, "coordconv": coord}
+
+    x = torch.randn(batch, cin, h, w)  # requires_grad=False
+    with torch.no_grad():
+        out_shape = plain(x[:1]).shape[1:]
+    grad_out = torch.ones(batch, *out_shape)
+
+    for _ in range(warmup):
+        for key in LAYERS:
+            _step(layers[key], x, grad_out)
+
+    times: dict[str, list[float]] = {key: [] for key in LAYERS}
+    for _ in range(repeats):  # round-robin: noise hits all three alike
+        for key in LAYERS:
+            times[key].append(_step(layers[key], x, grad_out))
+
+    med = {key: statistics.median(v) * 1e3 for key, v in times.items()}
+    iqr = {key: (_quantile(v, 0.75) - _quantile(v, 0.25)) / statistics.median(v) for key, v in times.items()}
+    return {
+        "shape": name,
+        "input": [batch, cin, h, w],
+        "conv": {"in": cin, "out": cout, "kernel": k, "stride": stride, "padding": padding},
+        "median_ms": med,
+        "ratio_concat_plain": med["concat"] / med["plain"],
+        "ratio_coordconv_plain": med["coordconv"] / med["plain"],
+        # median over repeats of the per-repeat ratio: each repeat times the three
+        # layers back to back, so this is robust to bursts of load from elsewhere
+        "paired_ratio_concat_plain": statistics.median(c / p for c, p in zip(times["concat"], times["plain"])),
+        "paired_ratio_coordconv_plain": statistics.median(c / p for c, p in zip(times["coordconv"], times["plain"])),
+        "noise_iqr_over_median": max(iqr.values()),
+        "times_ms": {key: [t * 1e3 for t in v] for key, v in times.items()},
+    }
+
+
+def _loadavg() -> float | None:
+    """1-minute load average, or None where the OS does not provide it."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
+def write_json(path: str, payload: dict) -> None:
+    """Atomic write: a temp file in the same directory, then os.replace."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".coordconv_overhead.", suffix=".json", dir=directory)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(payload, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=None, help="timed repeats per layer (default 50, quick 3)")
+    parser.add_argument("--batch", type=int, default=None, help="batch size (default 32, quick 4)")
+    parser.add_argument("--warmup", type=int, default=None, help="untimed steps per layer first (default 5, quick 1)")
+    parser.add_argument("--quick", action="store_true", help="fast sanity run: small batch, few repeats")
+    parser.add_argument("--json", metavar="PATH", help="also write the numbers to PATH (atomically)")
+    args = parser.parse_args(argv)
+
+    repeats = args.repeats if args.repeats is not None else (3 if args.quick else 50)
+    batch = args.batch if args.batch is not None else (4 if args.quick else 32)
+    warmup = args.warmup if args.warmup is not None else (1 if args.quick else 5)
+    if repeats < 1 or batch < 1 or warmup < 0:
+        parser.error("--repeats and --batch must be >= 1, --warmup >= 0")
+
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, python {platform.python_version()}, "
+          f"{platform.machine()}")
+    print(f"batch {batch}, repeats {repeats} (interleaved), warm-up {warmup}, forward+backward, median ms")
+    load_before = _loadavg()
+    if load_before is not None:
+        print(f"load average before: {load_before:.2f} (anything near the thread count means a busy machine)")
+    print()
+    header = (
+        f"{'shape':<30} {'plain':>8} {'concat':>8} {'coordconv':>9} {'concat/pl':>9} {'coord/pl':>8} "
+        f"{'paired':>6} {'noise':>6}"
+    )
+    print(header)
+    print("-" * len(header))
+
+    started = time.perf_counter()
+    results = []
+    for i, shape in enumerate(SHAPES):
+        r = bench_shape(shape, batch, repeats, warmup)
+        results.append(r)
+        m = r["median_ms"]
+        goal = ""
+        if i < GOAL_SHAPES:
+            goal = "  ok" if r["ratio_coordconv_plain"] <= GOAL_RATIO else f"  > {GOAL_RATIO}"
+        print(
+            f"{r['shape']:<30} {m['plain']:8.2f} {m['concat']:8.2f} {m['coordconv']:9.2f} "
+            f"{r['ratio_concat_plain']:9.3f} {r['ratio_coordconv_plain']:8.3f} "
+            f"{r['paired_ratio_coordconv_plain']:6.3f} {r['noise_iqr_over_median']:6.1%}{goal}",
+            flush=True,
+        )
+    elapsed = time.perf_counter() - started
+    load_after = _loadavg()
+    print()
+    if load_after is not None:
+        print(f"load average after: {load_after:.2f} (this run itself contributes about {torch.get_num_threads()})")
+    print(f"goal: coordconv/plain <= {GOAL_RATIO} on the first {GOAL_SHAPES} shapes (ratio of medians); "
+          f"paired = median of per-repeat coordconv/plain;")
+    print(f"noise = max IQR/median over the three layers; total {elapsed:.0f} s")
+
+    if args.json:
+        write_json(
+            args.json,
+            {
+                "torch": torch.__version__,
+                "threads": torch.get_num_threads(),
+                "python": platform.python_version(),
+                "machine": platform.machine(),
+                "batch": batch,
+                "repeats": repeats,
+                "warmup": warmup,
+                "quick": args.quick,
+                "goal_ratio": GOAL_RATIO,
+                "goal_shapes": [r["shape"] for r in results[:GOAL_SHAPES]],
+                "results": results,
+                "elapsed_s": elapsed,
+                "loadavg_1min_before": load_before,
+                "loadavg_1min_after": load_after,
+            },
+        )
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
