@@ -163,10 +163,11 @@ class CoordConvRegressor(nn.Module):
 
     ``onehot_gain`` multiplies the input image (default 1, as released). The
     network is linear before the max, so the gradient reaches only the argmax
-    pixel; at PyTorch's default initialisation the argmax is a corner of the
-    coordinate term, never the hot pixel, and training stalls at the mean
-    coordinate. A gain such as 64 makes the hot pixel win the max from the
-    first step (chapter 4 measures both). It adds no parameters.
+    pixel; at PyTorch's default initialisation the argmax lies where the
+    coordinate term is largest, almost never near the hot pixel, and training
+    stalls at a fixed prediction. A gain such as 64 moves the argmax next to
+    the hot pixel from the first step (chapter 4 measures both). It adds no
+    parameters.
     """
 
     def __init__(self, width: int = 1, onehot_gain: float = 1.0) -> None:

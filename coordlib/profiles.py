@@ -64,7 +64,7 @@ _TABLE: dict[str, dict[str, dict[str, Any]]] = {
         },
         "book": {
             "seeds": [0, 1, 2], "train_limit": None,
-            "max_epochs": {"classification": 8, "rendering": 4, "regression": 4},
+            "max_epochs": {"classification": 8, "rendering": 3, "regression": 4},
             "released_regressor_epochs": 3,
         },
         "paper": {
