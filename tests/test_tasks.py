@@ -14,7 +14,7 @@ from torch import nn
 from coordlib import data, tasks
 from coordlib.models import CoordConvClassifier, DeconvNet
 
-RUN_KEYS = {"train", "test", "params", "epochs", "train_seconds", "wall_seconds", "solved_at", "curve"}
+RUN_KEYS = {"model", "train", "test", "params", "epochs", "train_seconds", "wall_seconds", "solved_at", "curve"}
 THIN = 40  # keep every THIN-th index of a split in the tiny runs
 
 
@@ -219,6 +219,8 @@ def tiny_runs():
 def test_run_returns_documented_keys(tiny_runs):
     r = tiny_runs[0]
     assert set(r) == RUN_KEYS
+    assert isinstance(r["model"], CoordConvClassifier) and not r["model"].training
+    assert set(tasks.numbers(r)) == RUN_KEYS - {"model"}
     assert r["params"] == 7553
     assert r["epochs"] == 1
     assert r["solved_at"] is None
