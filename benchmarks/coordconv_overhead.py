@@ -32,18 +32,17 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 
 import torch
 from torch import nn
 
 from coordlib import ConcatCoordConv2d, CoordConv2d
+
+from _common import loadavg, write_json  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
 
 # name, in_channels, out_channels, kernel, stride, padding, height, width
 SHAPES = [
@@ -114,30 +113,6 @@ def bench_shape(shape: tuple, batch: int, repeats: int, warmup: int) -> dict:
     }
 
 
-def _loadavg() -> float | None:
-    """1-minute load average, or None where the OS does not provide it."""
-    try:
-        return os.getloadavg()[0]
-    except (AttributeError, OSError):
-        return None
-
-
-def write_json(path: str, payload: dict) -> None:
-    """Atomic write: a temp file in the same directory, then os.replace."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".coordconv_overhead.", suffix=".json", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=None, help="timed repeats per layer (default 50, quick 3)")
@@ -156,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, python {platform.python_version()}, "
           f"{platform.machine()}")
     print(f"batch {batch}, repeats {repeats} (interleaved), warm-up {warmup}, forward+backward, median ms")
-    load_before = _loadavg()
+    load_before = loadavg()
     if load_before is not None:
         print(f"load average before: {load_before:.2f} (anything near the thread count means a busy machine)")
     print()
@@ -183,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     elapsed = time.perf_counter() - started
-    load_after = _loadavg()
+    load_after = loadavg()
     print()
     if load_after is not None:
         print(f"load average after: {load_after:.2f} (this run itself contributes about {torch.get_num_threads()})")

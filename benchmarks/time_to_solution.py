@@ -39,13 +39,10 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 
 import torch
@@ -55,34 +52,10 @@ from coordlib.models import CoordConvClassifier
 from coordlib.tasks import run
 from coordlib.train import pick_device
 
+from _common import loadavg, write_json  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
+
 GOAL_SECONDS = 30.0
 TASK, SPLIT = "classification", "quadrant"
-
-
-def _loadavg() -> float | None:
-    """1-minute load average, or None where the OS does not provide it."""
-    try:
-        return os.getloadavg()[0]
-    except (AttributeError, OSError):
-        return None
-
-
-def write_json(path: str, payload: dict) -> None:
-    """Atomic write: a temp file in the same directory, then os.replace."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".time_to_solution.", suffix=".json", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=2, allow_nan=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def measure_seed(seed: int, max_epochs: int, batch_size: int, lr: float, criterion: str = "test") -> dict:
@@ -131,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{platform.machine()}")
     print(f"{TASK}, {SPLIT} split ({len(train_idx)} train / {len(test_idx)} test), CoordConvClassifier, "
           f"Adam lr {args.lr:g}, batch {args.batch_size}, at most {args.max_epochs} epochs, seeds 0..{args.seeds - 1}")
-    load_before = _loadavg()
+    load_before = loadavg()
     if load_before is not None:
         print(f"load average before: {load_before:.2f} (anything near the thread count means a busy machine)")
     print()
@@ -151,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     elapsed = time.perf_counter() - started
-    load_after = _loadavg()
+    load_after = loadavg()
 
     # an unsolved seed has an infinite time to solution: it must not vanish from the summary
     tts = [r["wall_seconds"] if r["solved"] else math.inf for r in records]
