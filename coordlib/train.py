@@ -32,7 +32,7 @@ class CheckpointError(RuntimeError):
 
 
 def pick_device(prefer: str | None = None) -> torch.device:
-    """``prefer`` if given, else CUDA, else Apple's MPS, else the CPU."""
+    """``prefer`` (a name or a device) if given, else CUDA, else Apple's MPS, else the CPU."""
     if prefer is not None:
         return torch.device(prefer)
     if torch.cuda.is_available():
@@ -117,7 +117,6 @@ def fit(
     checkpoint_every: int = 1,
     device: torch.device | str | None = None,
     callback: Callable[[int, nn.Module], Mapping | None] | None = None,
-    channels_last: bool = False,
     progress: bool = True,
     desc: str = "train",
 ) -> History:
@@ -135,8 +134,6 @@ def fit(
         callback: called after each epoch as ``callback(epoch, model)`` in eval
             mode under ``no_grad``; its mapping is recorded in the history, and a
             true ``"stop"`` entry ends training early (time-to-solution).
-        channels_last: use the ``channels_last`` memory format (faster for
-            convolutions on CPU for 4-D inputs).
 
     Returns:
         the :class:`History`; the trained model is ``model`` itself.
@@ -145,12 +142,9 @@ def fit(
         raise ValueError(f"inputs and targets must have the same length, got {len(inputs)} and {len(targets)}")
     if epochs < 0 or batch_size <= 0:
         raise ValueError(f"expected epochs >= 0 and batch_size > 0, got epochs={epochs}, batch_size={batch_size}")
-    device = pick_device(device) if not isinstance(device, torch.device) else device
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    model.to(device=device, memory_format=memory_format)
+    device = pick_device(device)
+    model.to(device)
     inputs = inputs.to(device)
-    if channels_last and inputs.dim() == 4:
-        inputs = inputs.contiguous(memory_format=torch.channels_last)
     targets = targets.to(device)
     opt = (optimizer or (lambda p: torch.optim.Adam(p, lr=lr)))(model.parameters())
 
