@@ -1,0 +1,199 @@
+"""Sort-of-CLEVR: exact geometry and colours, separated objects, randomness as documented."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from coordlib import sort_of_clevr as soc
+
+WHITE, RED, BLUE = (1.0, 1.0, 1.0), (1.0, -1.0, -1.0), (-1.0, -1.0, 1.0)
+
+
+def lattice_disc(r):
+    """Lattice points in the closed disc of radius r (Gauss's count, column by column)."""
+    return 4 * r + 1 + 4 * sum(math.isqrt(r * r - i * i) for i in range(1, r + 1))
+
+
+def draw_by_loops(centers, shapes, size, r):
+    """Reference drawing: every pixel tested against the definitions, one at a time."""
+    img = np.ones((3, size, size), dtype=np.float32)
+    for (cx, cy), shape, rgb in zip(centers, shapes, (RED, BLUE)):
+        for row in range(size):
+            for col in range(size):
+                if shape == 0:
+                    inside = abs(col - cx) <= r and abs(row - cy) <= r
+                else:
+                    inside = (col - cx) ** 2 + (row - cy) ** 2 <= r * r
+                if inside:
+                    img[:, row, col] = rgb
+    return img
+
+
+def colour_masks(images):
+    """(n, size, size) bool masks of exactly-red and exactly-blue pixels."""
+    x = images.numpy()
+    red = (x[:, 0] == 1) & (x[:, 1] == -1) & (x[:, 2] == -1)
+    blue = (x[:, 0] == -1) & (x[:, 1] == -1) & (x[:, 2] == 1)
+    return red, blue
+
+
+def dilate8(mask):
+    """Union of the 3x3 neighbourhood of every True pixel, by shifting a padded copy."""
+    p = np.pad(mask, ((0, 0), (1, 1), (1, 1)))
+    h, w = mask.shape[1:]
+    return np.any([p[:, 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] for dy in (-1, 0, 1) for dx in (-1, 0, 1)], axis=0)
+
+
+@pytest.fixture(scope="module")
+def ds32():
+    return soc.sort_of_clevr(2000, seed=0, size=32)
+
+
+@pytest.fixture(scope="module")
+def ds64():
+    return soc.sort_of_clevr(300, seed=1, size=64)
+
+
+@pytest.fixture(params=["ds32", "ds64"])
+def ds(request):
+    return request.getfixturevalue(request.param)
+
+
+def test_radius_scales_with_canvas():
+    assert soc.object_radius(64) == 10
+    assert soc.object_radius(32) == 5
+    assert soc.object_radius(16) == 3  # 2.5 rounds up
+    assert soc.object_radius(128) == 20
+    assert lattice_disc(5) == 81 and lattice_disc(10) == 317  # OEIS A000328
+
+
+def test_fields_shapes_and_dtypes(ds):
+    n, size = len(ds), ds.size
+    assert ds.radius == soc.object_radius(size)
+    assert ds.images.shape == (n, 3, size, size) and ds.images.dtype == torch.float32
+    assert ds.centers.shape == (n, 2, 2) and ds.centers.dtype == torch.int64
+    assert ds.shapes.shape == (n, 2) and ds.shapes.dtype == torch.int64
+    assert set(ds.shapes.unique().tolist()) == {0, 1}
+    assert soc.SHAPES == ("square", "circle") and soc.COLOURS == ("red", "blue")
+    assert soc.RGB == {"red": RED, "blue": BLUE}
+
+
+def test_every_pixel_is_white_red_or_blue(ds):
+    red, blue = colour_masks(ds.images)
+    white = (ds.images == 1).all(dim=1).numpy()
+    assert np.all(red.astype(int) + blue.astype(int) + white.astype(int) == 1)
+
+
+@pytest.mark.parametrize("name, count", [("ds32", 25), ("ds64", 6)])
+def test_images_equal_pixel_by_pixel_reference(request, name, count):
+    ds = request.getfixturevalue(name)
+    for i in range(count):
+        expected = draw_by_loops(ds.centers[i].tolist(), ds.shapes[i].tolist(), ds.size, ds.radius)
+        assert np.array_equal(ds.images[i].numpy(), expected), f"image {i}"
+
+
+def test_pixel_counts_per_object(ds):
+    r = ds.radius
+    red, blue = colour_masks(ds.images)
+    area = {0: (2 * r + 1) ** 2, 1: lattice_disc(r)}
+    for k, mask in enumerate((red, blue)):
+        expected = np.where(ds.shapes[:, k].numpy() == 0, area[0], area[1])
+        assert np.array_equal(mask.sum(axis=(1, 2)), expected)
+
+
+def test_centres_in_range_and_objects_separated(ds):
+    r, size = ds.radius, ds.size
+    c = ds.centers.numpy()
+    assert c.min() >= r and c.max() < size - r
+    assert np.all(np.abs(c[:, 0] - c[:, 1]).max(axis=1) >= 2 * r + 2)
+    red, blue = colour_masks(ds.images)
+    # disjoint, and not even 8-adjacent: a background pixel lies between them
+    assert not np.any(dilate8(red) & blue)
+    # each object's pixels are centred on its stated centre
+    for k, mask in enumerate((red, blue)):
+        rows, cols = np.arange(size)[None, :, None], np.arange(size)[None, None, :]
+        n_pix = mask.sum(axis=(1, 2))
+        assert np.array_equal((mask * cols).sum(axis=(1, 2)), c[:, k, 0] * n_pix)
+        assert np.array_equal((mask * rows).sum(axis=(1, 2)), c[:, k, 1] * n_pix)
+
+
+def test_centres_span_the_whole_range(ds32):
+    r, size = ds32.radius, ds32.size
+    for k in range(2):
+        for axis in range(2):
+            assert set(ds32.centers[:, k, axis].tolist()) == set(range(r, size - r))
+
+
+def test_shapes_are_fair_coins(ds32):
+    n = len(ds32)
+    tol = 4 * math.sqrt(0.25 / n)  # 4 binomial standard deviations
+    for k in range(2):
+        assert abs(ds32.shapes[:, k].float().mean().item() - 0.5) < tol
+    # all four combinations occur about equally often
+    combo = (ds32.shapes[:, 0] * 2 + ds32.shapes[:, 1]).bincount(minlength=4).numpy() / n
+    assert np.all(np.abs(combo - 0.25) < 4 * math.sqrt(0.25 * 0.75 / n))
+
+
+def test_deterministic_per_seed_and_seeds_differ():
+    a = soc.sort_of_clevr(50, seed=7, size=32)
+    b = soc.sort_of_clevr(50, seed=7, size=32)
+    assert torch.equal(a.images, b.images) and torch.equal(a.centers, b.centers) and torch.equal(a.shapes, b.shapes)
+    c = soc.sort_of_clevr(50, seed=8, size=32)
+    assert not torch.equal(a.centers, c.centers)
+    assert not torch.equal(a.images, c.images)
+
+
+def test_render_reproduces_dataset(ds64):
+    again = soc.render(ds64.centers, ds64.shapes, ds64.size)
+    assert torch.equal(again, ds64.images)
+    assert torch.equal(soc.render(ds64.centers.numpy(), ds64.shapes.numpy(), 64), ds64.images)
+
+
+def test_smallest_canvas_works():
+    ds = soc.sort_of_clevr(200, seed=0, size=16)
+    assert ds.radius == 3 and ds.images.shape == (200, 3, 16, 16)
+    red, blue = colour_masks(ds.images)
+    assert not np.any(dilate8(red) & blue)
+    assert np.array_equal(ds.images[0].numpy(), draw_by_loops(ds.centers[0].tolist(), ds.shapes[0].tolist(), 16, 3))
+
+
+def test_object_mask_templates():
+    assert soc.object_mask("square", 5).shape == (11, 11) and soc.object_mask("square", 5).all()
+    circle = soc.object_mask("circle", 5)
+    assert circle.shape == (11, 11) and circle.sum() == 81
+    assert circle[5, 0] and circle[0, 5] and not circle[0, 0] and not circle[1, 1]
+    with pytest.raises(ValueError, match="unknown shape 'triangle'.*'square', 'circle'"):
+        soc.object_mask("triangle", 5)
+    with pytest.raises(ValueError, match="radius >= 1, got 0"):
+        soc.object_mask("circle", 0)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"n": 0}, ValueError, r"number of images n >= 1, got 0"),
+        ({"n": 2.5}, TypeError, r"int number of images n, got float 2.5"),
+        ({"n": True}, TypeError, r"int number of images n, got bool True"),
+        ({"n": 4, "seed": -1}, ValueError, r"seed >= 0, got -1"),
+        ({"n": 4, "seed": "a"}, TypeError, r"int seed, got str 'a'"),
+        ({"n": 4, "size": 15}, ValueError, r"size >= 16 .*got 15"),
+        ({"n": 4, "size": 32.0}, TypeError, r"int canvas size, got float 32.0"),
+    ],
+)
+def test_bad_arguments_raise(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        soc.sort_of_clevr(**kwargs)
+
+
+def test_render_rejects_bad_input():
+    centers = np.array([[[5, 5], [20, 20]]])
+    with pytest.raises(ValueError, match=r"centres in \[5, 27\).*got values in \[4, 20\]"):
+        soc.render(centers - np.array([[[1, 0], [0, 0]]]), np.zeros((1, 2), dtype=np.int64), 32)
+    with pytest.raises(ValueError, match=r"shape codes 0 \(square\) or 1 \(circle\), got values \[0, 2\]"):
+        soc.render(centers, np.array([[0, 2]]), 32)
+    with pytest.raises(ValueError, match=r"integer centres of shape \(n, 2, 2\)"):
+        soc.render(centers[0], np.zeros((1, 2), dtype=np.int64), 32)
+    with pytest.raises(ValueError, match=r"integer shape codes of shape \(1, 2\)"):
+        soc.render(centers, np.zeros((1, 3), dtype=np.int64), 32)
