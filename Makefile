@@ -7,13 +7,14 @@ JB     := $(VENV)/bin/jupyter-book
 STAMP  := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard book/[0-9]*.ipynb))
 
-.PHONY: book test execute benchmark clean help
+.PHONY: book test execute benchmark check-site clean help
 
 help:
 	@echo "make book      build the HTML book offline into _build/html (from stored outputs)"
 	@echo "make test      unit tests, notebook hygiene, every chapter under the smoke profile, strict book build"
 	@echo "make execute   re-run every chapter under the book profile and store the outputs"
 	@echo "make benchmark CoordConv2d overhead against nn.Conv2d"
+	@echo "make check-site open every page of the built book in headless Chromium and check it (installs chromium if missing)"
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +35,16 @@ execute: $(STAMP)
 
 benchmark: $(STAMP)
 	$(PY) benchmarks/coordconv_overhead.py
+
+# The rendered site in a real browser (tools/check_site.py); screenshots in _build/screenshots.
+# Installs Debian's chromium when no Chromium or Chrome is on PATH (as root, or with sudo).
+check-site: book
+	@$(PY) tools/check_site.py --which >/dev/null 2>&1 || { \
+	    echo "No Chromium or Chrome found: installing Debian's chromium with apt-get"; \
+	    if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	    $$SUDO apt-get update -q && \
+	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; }
+	$(PY) tools/check_site.py
 
 clean:
 	rm -rf _build .pytest_cache
