@@ -1,0 +1,359 @@
+"""Generative models of the paper's Sort-of-CLEVR experiment (paper §5), scaled by width.
+
+The paper trained GANs and VAEs whose generator (or decoder) is either a
+deconvolutional stack or a CoordConv stack, and judged them by eye: with
+CoordConv, objects in latent interpolations move instead of teleporting or
+fading. PAPER.md §3 lists the released GAN architectures; at ``width=64``,
+``z_dim=256`` and ``size=64`` the classes below are those architectures:
+
+* :class:`DeconvGenerator`: dense ``4x4x512`` -> 5x5 stride-2 transposed convs
+  ``256, 128, 64, 3`` -> tanh;
+* :class:`CoordConvGenerator`: ``z`` tiled over the canvas + coordinates -> 1x1
+  convs ``512, 256, 256, 128, 64`` -> two 3x3 convs ``64`` -> 1x1 conv ``3`` -> tanh;
+* :class:`Discriminator`: 5x5 stride-2 convs ``64, 128, 256, 512`` with
+  BatchNorm and leaky ReLU -> dense 1, optionally with coordinates at the input.
+
+A smaller canvas drops stride-2 stages from the top (``size=32``: three of them,
+from the same 4x4 start), and ``width`` scales every channel count linearly.
+The VAE code was never released; :class:`VAE` pairs a small conv encoder with
+either generator as its decoder, so the two arms differ only in the decoder.
+
+Images are ``(N, 3, size, size)`` in [-1, 1]; latents are ``(N, z_dim)``.
+Every coordinate layer is :class:`coordlib.CoordConv2d`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .layers import CoordConv2d
+from .train import pick_device
+
+__all__ = [
+    "DeconvGenerator",
+    "CoordConvGenerator",
+    "Discriminator",
+    "VAE",
+    "GENERATORS",
+    "make_generator",
+    "vae_loss",
+    "train_gan",
+    "interpolate",
+    "sample",
+]
+
+
+def _stages(size: int, who: str) -> int:
+    """Number of stride-2 stages between a 4x4 map and a ``size`` x ``size`` image."""
+    if not isinstance(size, int) or size < 8 or size & (size - 1):
+        raise ValueError(f"{who} expects size a power of two >= 8, got {size!r}")
+    return int(math.log2(size)) - 2
+
+
+def _check_positive(who: str, **values) -> None:
+    for name, value in values.items():
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{who} expects {name} an int >= 1, got {value!r}")
+
+
+def _check_latent(z: torch.Tensor, z_dim: int, who: str) -> None:
+    if z.dim() != 2 or z.shape[1] != z_dim:
+        raise ValueError(f"{who} expected latents of shape (N, {z_dim}), got {tuple(z.shape)}")
+
+
+class DeconvGenerator(nn.Module):
+    """The baseline (DCGAN) generator: ``(N, z_dim)`` -> ``(N, 3, size, size)`` in [-1, 1].
+
+    A dense layer makes a ``4x4`` map with ``width * 2**(stages-1)`` channels
+    (512 at the paper's scale), then ``stages`` 5x5 stride-2 transposed
+    convolutions halve the channels each time and end at 3 (BatchNorm + ReLU
+    between, tanh at the end). Padding 2 with output padding 1 doubles the size
+    exactly, like TensorFlow's "SAME".
+    """
+
+    def __init__(self, z_dim: int = 256, width: int = 64, size: int = 64):
+        super().__init__()
+        _check_positive("DeconvGenerator", z_dim=z_dim, width=width)
+        stages = _stages(size, "DeconvGenerator")
+        self.z_dim, self.size = z_dim, size
+        top = width * 2 ** (stages - 1)
+        self.project = nn.Sequential(nn.Linear(z_dim, top * 16), nn.Unflatten(1, (top, 4, 4)), nn.BatchNorm2d(top), nn.ReLU())
+        layers: list[nn.Module] = []
+        channels = top
+        for i in range(stages):
+            last = i == stages - 1
+            out = 3 if last else channels // 2
+            layers.append(nn.ConvTranspose2d(channels, out, 5, stride=2, padding=2, output_padding=1))
+            layers += [nn.Tanh()] if last else [nn.BatchNorm2d(out), nn.ReLU()]
+            channels = out
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        _check_latent(z, self.z_dim, "DeconvGenerator")
+        return self.body(self.project(z))
+
+
+class CoordConvGenerator(nn.Module):
+    """The CoordConv generator: ``(N, z_dim)`` -> ``(N, 3, size, size)`` in [-1, 1].
+
+    ``z`` is tiled over the canvas; the first 1x1 :class:`~coordlib.CoordConv2d`
+    adds the x and y channels, so every pixel sees its own position and the
+    latent. Then 1x1 convs (channels ``8w, 4w, 4w, 2w, w`` in all, with
+    ``w = width``; 512 ... 64 at the paper's scale), two 3x3 convs ``w`` that
+    let neighbouring pixels agree, and a 1x1 conv to RGB with tanh. BatchNorm +
+    ReLU after every conv but the last.
+    """
+
+    def __init__(self, z_dim: int = 256, width: int = 64, size: int = 64):
+        super().__init__()
+        _check_positive("CoordConvGenerator", z_dim=z_dim, width=width)
+        _stages(size, "CoordConvGenerator")
+        self.z_dim, self.size = z_dim, size
+        w = width
+
+        def block(conv: nn.Module, out: int) -> list[nn.Module]:
+            return [conv, nn.BatchNorm2d(out), nn.ReLU()]
+
+        layers = block(CoordConv2d(z_dim, 8 * w, 1), 8 * w)
+        for cin, cout in [(8 * w, 4 * w), (4 * w, 4 * w), (4 * w, 2 * w), (2 * w, w)]:
+            layers += block(nn.Conv2d(cin, cout, 1), cout)
+        layers += block(nn.Conv2d(w, w, 3, padding=1), w) + block(nn.Conv2d(w, w, 3, padding=1), w)
+        layers += [nn.Conv2d(w, 3, 1), nn.Tanh()]
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        _check_latent(z, self.z_dim, "CoordConvGenerator")
+        # expand() tiles without copying memory; the first conv reads each pixel's copy.
+        tiled = z[:, :, None, None].expand(-1, -1, self.size, self.size)
+        return self.body(tiled)
+
+
+GENERATORS = {"deconv": DeconvGenerator, "coordconv": CoordConvGenerator}
+
+
+def make_generator(kind: str, z_dim: int, width: int, size: int) -> nn.Module:
+    """``"deconv"`` or ``"coordconv"`` generator (see :data:`GENERATORS`)."""
+    if kind not in GENERATORS:
+        raise ValueError(f"unknown generator {kind!r}; valid kinds are {', '.join(map(repr, GENERATORS))}")
+    return GENERATORS[kind](z_dim=z_dim, width=width, size=size)
+
+
+class Discriminator(nn.Module):
+    """``(N, 3, size, size)`` images -> ``(N,)`` logits of "real".
+
+    ``stages`` 5x5 stride-2 convs with channels ``w, 2w, 4w, ...`` (64 ... 512 at
+    the paper's scale) down to a 4x4 map, BatchNorm (not on the first layer, as
+    in DCGAN) and leaky ReLU 0.2, then a dense layer. With ``coordconv=True``
+    the first conv is a :class:`~coordlib.CoordConv2d` (the paper's "CoordConv
+    discriminator" variant).
+    """
+
+    def __init__(self, width: int = 64, size: int = 64, coordconv: bool = False):
+        super().__init__()
+        _check_positive("Discriminator", width=width)
+        stages = _stages(size, "Discriminator")
+        self.size = size
+        layers: list[nn.Module] = []
+        channels = 3
+        for i in range(stages):
+            out = width * 2**i
+            conv_cls = CoordConv2d if (coordconv and i == 0) else nn.Conv2d
+            layers.append(conv_cls(channels, out, 5, stride=2, padding=2))
+            if i > 0:
+                layers.append(nn.BatchNorm2d(out))
+            layers.append(nn.LeakyReLU(0.2))
+            channels = out
+        self.body = nn.Sequential(*layers, nn.Flatten(), nn.Linear(channels * 16, 1))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if images.dim() != 4 or images.shape[1:] != (3, self.size, self.size):
+            raise ValueError(f"Discriminator expected images of shape (N, 3, {self.size}, {self.size}), got {tuple(images.shape)}")
+        return self.body(images)[:, 0]
+
+
+class VAE(nn.Module):
+    """A variational autoencoder whose decoder is one of the two generators.
+
+    Encoder: 4x4 stride-2 convs ``w, 2w, 4w, ...`` with ReLU down to 4x4, then
+    dense layers to the mean and log-variance of ``q(z | image)``. ``forward``
+    returns ``(reconstruction (N, 3, size, size), mu (N, z_dim), logvar (N, z_dim))``,
+    sampling ``z`` with the reparameterisation trick in training mode and using
+    ``mu`` in eval mode.
+    """
+
+    def __init__(self, decoder: str = "coordconv", z_dim: int = 32, width: int = 16, size: int = 32):
+        super().__init__()
+        _check_positive("VAE", z_dim=z_dim, width=width)
+        stages = _stages(size, "VAE")
+        layers: list[nn.Module] = []
+        channels = 3
+        for i in range(stages):
+            out = width * 2**i
+            layers += [nn.Conv2d(channels, out, 4, stride=2, padding=1), nn.ReLU()]
+            channels = out
+        self.encoder = nn.Sequential(*layers, nn.Flatten())
+        self.mu = nn.Linear(channels * 16, z_dim)
+        self.logvar = nn.Linear(channels * 16, z_dim)
+        self.decoder = make_generator(decoder, z_dim, width, size)
+        self.z_dim, self.size = z_dim, size
+
+    def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(N, 3, size, size)`` -> ``(mu, logvar)``, each ``(N, z_dim)``."""
+        if images.dim() != 4 or images.shape[1:] != (3, self.size, self.size):
+            raise ValueError(f"VAE expected images of shape (N, 3, {self.size}, {self.size}), got {tuple(images.shape)}")
+        h = self.encoder(images)
+        return self.mu(h), self.logvar(h)
+
+    def forward(self, images: torch.Tensor):
+        mu, logvar = self.encode(images)
+        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp() if self.training else mu
+        return self.decoder(z), mu, logvar
+
+
+def vae_loss(output, target: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
+    """Negative ELBO per image: squared error summed over pixels + ``beta`` * KL(q || N(0, I)).
+
+    ``output`` is what :class:`VAE` returns; ``target`` the ``(N, 3, H, W)`` images.
+    """
+    recon, mu, logvar = output
+    rec = F.mse_loss(recon, target, reduction="sum") / len(target)
+    kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp()) / len(target)
+    return rec + beta * kl
+
+
+def train_gan(
+    generator: nn.Module,
+    discriminator: nn.Module,
+    images: torch.Tensor,
+    *,
+    steps: int,
+    batch_size: int = 16,
+    lr_g: float = 1e-4,
+    lr_d: float = 5e-4,
+    betas: tuple[float, float] = (0.5, 0.999),
+    seed: int = 0,
+    device=None,
+    progress: bool = True,
+    desc: str = "GAN",
+    log_every: int = 50,
+    instance_noise: float = 0.0,
+    callback: Callable[[int, nn.Module], dict | None] | None = None,
+    callback_every: int = 0,
+) -> list[dict]:
+    """Train a GAN with the non-saturating loss; one discriminator step per generator step.
+
+    Adam with the paper's learning rates (1e-4 generator, 5e-4 discriminator).
+    ``images`` ``(N, 3, size, size)`` in [-1, 1] are drawn in seeded random
+    minibatches (reshuffled each pass). Latents are standard normal, drawn from
+    the same seeded generator, so a run is reproducible on a given device.
+
+    ``instance_noise`` adds Gaussian noise of that standard deviation to every
+    image the discriminator sees, annealed linearly to 0 over the run: on
+    nearly binary images such as Sort-of-CLEVR the discriminator otherwise
+    separates real from fake by exact pixel values within a few hundred steps and
+    the generator's gradient carries no information (Sønderby et al. 2016,
+    "Amortised MAP inference for image super-resolution", appendix C).
+
+    Returns a list of records ``{"step", "loss_d", "loss_g", "seconds"}`` every
+    ``log_every`` steps (the mean over those steps; ``seconds`` is cumulative
+    training time), plus whatever ``callback(step, generator)`` returns every
+    ``callback_every`` steps (called in eval mode under ``no_grad``).
+    """
+    if images.dim() != 4 or images.shape[1] != 3:
+        raise ValueError(f"train_gan expected images of shape (N, 3, H, W), got {tuple(images.shape)}")
+    if steps < 0 or batch_size < 1 or batch_size > len(images):
+        raise ValueError(f"train_gan expected steps >= 0 and 1 <= batch_size <= {len(images)}, got steps={steps}, batch_size={batch_size}")
+    device = pick_device(device)
+    generator.to(device)
+    discriminator.to(device)
+    images = images.to(device)
+    rng = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=lr_g, betas=betas)
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr_d, betas=betas)
+    ones = torch.ones(batch_size, device=device)
+    zeros = torch.zeros(batch_size, device=device)
+    z_dim = generator.z_dim
+
+    records: list[dict] = []
+    sums = torch.zeros(2)
+    elapsed, order, cursor = 0.0, torch.randperm(len(images), generator=rng), 0
+    bar = tqdm(range(1, steps + 1), desc=desc, disable=not progress, leave=False)
+    for step in bar:
+        tic = time.perf_counter()
+        generator.train()
+        discriminator.train()
+        if cursor + batch_size > len(images):
+            order, cursor = torch.randperm(len(images), generator=rng), 0
+        real = images[order[cursor : cursor + batch_size].to(device)]
+        cursor += batch_size
+        z = torch.randn(batch_size, z_dim, generator=rng).to(device)
+        fake = generator(z)
+
+        sigma = instance_noise * (1 - (step - 1) / steps)
+
+        def noisy(x: torch.Tensor) -> torch.Tensor:
+            return x + sigma * torch.randn(x.shape, generator=rng).to(device) if sigma > 0 else x
+
+        # Discriminator: real -> 1, fake -> 0 (the generator's graph is not needed here).
+        loss_d = F.binary_cross_entropy_with_logits(discriminator(noisy(real)), ones) + F.binary_cross_entropy_with_logits(
+            discriminator(noisy(fake.detach())), zeros
+        )
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+
+        # Generator: the non-saturating loss, make the discriminator call fakes real.
+        loss_g = F.binary_cross_entropy_with_logits(discriminator(noisy(fake)), ones)
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+
+        elapsed += time.perf_counter() - tic
+        sums += torch.stack([loss_d.detach(), loss_g.detach()]).cpu()
+        if step % log_every == 0 or step == steps:
+            n = (step - 1) % log_every + 1
+            record = {"step": step, "loss_d": float(sums[0]) / n, "loss_g": float(sums[1]) / n, "seconds": elapsed}
+            sums.zero_()
+            if callback is not None and callback_every and (step % callback_every == 0 or step == steps):
+                generator.eval()
+                with torch.no_grad():
+                    record.update(callback(step, generator) or {})
+            records.append(record)
+            bar.set_postfix(d=f"{record['loss_d']:.3f}", g=f"{record['loss_g']:.3f}")
+    bar.close()
+    generator.eval()
+    discriminator.eval()
+    return records
+
+
+def interpolate(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:
+    """Spherical interpolation between latents: ``(P, z_dim)`` pairs -> ``(P, steps, z_dim)``.
+
+    Gaussian latents concentrate on a sphere, so the straight line between two
+    of them passes through improbable short vectors; slerp stays on the shell.
+    """
+    if z0.shape != z1.shape or z0.dim() != 2:
+        raise ValueError(f"interpolate expected two (P, z_dim) tensors of equal shape, got {tuple(z0.shape)} and {tuple(z1.shape)}")
+    if steps < 2:
+        raise ValueError(f"interpolate expected steps >= 2, got {steps}")
+    t = torch.linspace(0, 1, steps, dtype=z0.dtype, device=z0.device)[None, :, None]
+    a, b = z0[:, None, :], z1[:, None, :]
+    cos = F.cosine_similarity(z0, z1, dim=1).clamp(-1 + 1e-7, 1 - 1e-7)[:, None, None]
+    omega = torch.acos(cos)
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+@torch.no_grad()
+def sample(generator: nn.Module, z: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Images ``(N, 3, size, size)`` on the CPU for latents ``(N, z_dim)``, in eval mode."""
+    generator.eval()
+    device = next(generator.parameters()).device
+    return torch.cat([generator(z[i : i + batch_size].to(device)).cpu() for i in range(0, len(z), batch_size)])
