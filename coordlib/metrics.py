@@ -37,7 +37,15 @@ __all__ = [
     "centre_distance",
     "canvas_coverage",
     "interpolation_steps",
+    "LOOSE",
 ]
+
+#: Parsing options under which any blob of red or blue above the noise floor
+#: counts as an object, whatever its shape (sides up to twice the dataset's).
+#: Strict parsing asks whether a generator draws the dataset's squares and
+#: circles; loose parsing asks only where its red and blue things are, which is
+#: what the paper's claims about movement along interpolations are about.
+LOOSE = {"min_match": 0.0, "side_tol": 1.0, "min_sharpness": 0.0}
 
 
 def iou(pred: torch.Tensor, target: torch.Tensor, threshold: float | None = None) -> torch.Tensor:

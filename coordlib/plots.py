@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-__all__ = ["image_row", "split_map"]
+__all__ = ["image_row", "split_map", "to_rgb", "scene_grid"]
 
 
 def image_row(images: Sequence, titles: Sequence[str] | None = None, rows: int = 1, size: float = 1.6,
@@ -92,3 +92,32 @@ def zoom(ax, image, center, radius: int = 5, marks=(), title: str = "", cmap: st
     ax.set_title(title, fontsize=9)
     plt.colorbar(im, ax=ax, fraction=0.046)
     return ax
+
+
+def to_rgb(image: torch.Tensor) -> np.ndarray:
+    """A ``(3, H, W)`` image in [-1, 1] (a generator's tanh output) -> ``(H, W, 3)`` in [0, 1] for imshow."""
+    if image.dim() != 3 or image.shape[0] != 3:
+        raise ValueError(f"to_rgb expected a (3, H, W) image, got shape {tuple(image.shape)}")
+    return ((image.detach().float().clamp(-1, 1) + 1) / 2).permute(1, 2, 0).cpu().numpy()
+
+
+def scene_grid(images: torch.Tensor, rows: int = 1, size: float = 1.0, title: str | None = None,
+               row_labels: Sequence[str] | None = None):
+    """Draw ``(N, 3, H, W)`` images in [-1, 1] in ``rows`` rows; returns the figure."""
+    n = len(images)
+    cols = -(-n // rows)
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows + (0.3 if title else 0)), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        if i < n:
+            ax.imshow(to_rgb(images[i]), interpolation="nearest")
+    if row_labels is not None:
+        for ax, label in zip(axes[:, 0], row_labels):
+            ax.set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -7,7 +7,7 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import torch
 
-__all__ = ["not_so_clevr_browser"]
+__all__ = ["not_so_clevr_browser", "interpolation_slider"]
 
 
 def not_so_clevr_browser(dataset, splits: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> widgets.VBox:
@@ -75,3 +75,33 @@ def paint_comparison(painters: dict, test_region=None, canvas: int = 64) -> widg
         w.observe(draw, names="value")
     draw()
     return widgets.VBox([widgets.HBox([x, y]), out])
+
+
+def interpolation_slider(strips: dict[str, torch.Tensor], size: float = 2.0) -> widgets.VBox:
+    """Walk a latent interpolation: one slider moves every model along its own path.
+
+    ``strips`` maps a model's name to its frames ``(T, 3, H, W)`` in [-1, 1]
+    (all with the same ``T``); the frames are computed beforehand, so the
+    slider only redraws.
+    """
+    lengths = {name: len(frames) for name, frames in strips.items()}
+    if not strips or len(set(lengths.values())) != 1:
+        raise ValueError(f"interpolation_slider expected strips with the same number of frames, got {lengths}")
+    from .plots import to_rgb  # plots imports matplotlib only; keep widgets' import light
+
+    t = widgets.IntSlider(value=0, min=0, max=next(iter(lengths.values())) - 1, description="step")
+    out = widgets.Output()
+
+    def draw(*_):
+        with out:
+            out.clear_output(wait=True)
+            fig, axes = plt.subplots(1, len(strips), figsize=(size * len(strips), size + 0.3), squeeze=False)
+            for ax, (name, frames) in zip(axes[0], strips.items()):
+                ax.imshow(to_rgb(frames[t.value]), interpolation="nearest")
+                ax.set_title(name, fontsize=9)
+                ax.set_axis_off()
+            plt.show()
+
+    t.observe(draw, names="value")
+    draw()
+    return widgets.VBox([t, out])
