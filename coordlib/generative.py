@@ -264,10 +264,14 @@ def train_gan(
     Returns a list of records ``{"step", "loss_d", "loss_g", "seconds"}`` every
     ``log_every`` steps (the mean over those steps; ``seconds`` is cumulative
     training time), plus whatever ``callback(step, generator)`` returns every
-    ``callback_every`` steps (called in eval mode under ``no_grad``).
+    ``callback_every`` steps, a multiple of ``log_every`` (called in eval mode
+    under ``no_grad``).
     """
     if images.dim() != 4 or images.shape[1] != 3:
         raise ValueError(f"train_gan expected images of shape (N, 3, H, W), got {tuple(images.shape)}")
+    if log_every < 1 or callback_every < 0 or (callback_every and callback_every % log_every):
+        raise ValueError(f"train_gan expected log_every >= 1 and callback_every a multiple of it (or 0), "
+                         f"got log_every={log_every}, callback_every={callback_every}")
     if steps < 0 or batch_size < 1 or batch_size > len(images):
         raise ValueError(f"train_gan expected steps >= 0 and 1 <= batch_size <= {len(images)}, got steps={steps}, batch_size={batch_size}")
     device = pick_device(device)
