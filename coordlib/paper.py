@@ -36,6 +36,8 @@ CLAIMS: dict[str, tuple[float | None, str, str]] = {
     "imagenet/coordconv/top5_gain": (
         0.0004, "paper §5", "ResNet-50 + one 1x1 CoordConv layer: top-5 +0.04%, mean of 5 runs per arm, not significant"),
     "imagenet/runs_per_arm": (5.0, "paper §5", "5 runs per arm"),
+    "rl/a2c/atari_games_better": (
+        6.0, "paper §5", "A2C on 9 Atari games: better in 6, similar in 2, worse in 1; Ape-X: no gain"),
     "generative/coordconv/smooth_interpolation": (
         None, "paper §5", "GAN/VAE on Sort-of-CLEVR: objects move smoothly instead of teleporting or fading"),
 }

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from coordlib import data, tasks
+from coordlib import data, metrics, tasks
 from coordlib.models import CoordConvClassifier, DeconvNet
 
 RUN_KEYS = {"model", "train", "test", "params", "epochs", "train_seconds", "wall_seconds", "solved_at", "curve"}
@@ -286,3 +286,16 @@ def test_eval_every_and_stop(monkeypatch):
     assert [p["epoch"] for p in r["curve"]] == [2, 4, 5]  # and always the last epoch
     r = _run_perfect(PerfectClassifier, epochs=5, eval_every=2, stop_when_solved=True)
     assert r["solved_at"] == 2 and r["epochs"] == 2
+
+
+def test_rendering_targets_are_binary_not_gray():
+    """The release stores squares as gray 128 / 255 ~ 0.502, which caps a perfect
+    rendering's IOU near 0.5; the book's targets are exactly 0 and 1."""
+    t = tasks.task("rendering")
+    assert set(torch.unique(t.targets).tolist()) == {0.0, 1.0}
+    idx = torch.arange(0, 3136, 97)
+    perfect = torch.where(t.targets[idx] > 0, 20.0, -20.0)  # logits of a perfect rendering
+    assert t.score(perfect, t.targets[idx])["iou"] == 1.0
+    gray = t.targets[idx] * (128 / 255)
+    iou_gray = metrics.iou(torch.sigmoid(perfect), gray)
+    assert torch.allclose(iou_gray, torch.full_like(iou_gray, 128 / 255), atol=1e-6)
