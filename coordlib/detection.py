@@ -47,7 +47,7 @@ from tqdm.auto import tqdm
 
 from .layers import CoordConv2d
 from .mnist import FieldOfMnist
-from .train import CheckpointError, History, _epoch_seed, _save_checkpoint, load_checkpoint, pick_device
+from .train import _epoch_seed, _save_checkpoint, pick_device, resume
 
 __all__ = [
     "ANCHOR_SIZES",
@@ -331,18 +331,9 @@ def train_detector(
     model.to(device)
     targets = data.targets(class_agnostic=_class_agnostic(model))
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    history = History()
-    start = 0
     path = Path(checkpoint) if checkpoint is not None else None
-    if path is not None and path.exists():
-        state = load_checkpoint(path)
-        if state["seed"] != seed:
-            raise CheckpointError(f"checkpoint {path} was trained with seed {state['seed']}, not {seed}")
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        start = history.resumed_from = state["epoch"]
-        history.epochs = list(state["history"])
-        history.stopped_early = state["stopped_early"]
+    history = resume(path, model, opt, seed)
+    start = history.resumed_from
     n = len(data)
     elapsed = history.last.get("seconds", 0.0)
     bar = tqdm(range(start, epochs), desc="detector", disable=not progress, initial=start, total=epochs, leave=False)

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from ._io import atomic_write
 
-__all__ = ["pick_device", "seed_everything", "fit", "History", "CheckpointError", "load_checkpoint"]
+__all__ = ["pick_device", "seed_everything", "fit", "History", "CheckpointError", "load_checkpoint", "resume"]
 
 _FORMAT = 1  # bump when the checkpoint layout changes
 
@@ -89,6 +89,25 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     return state
 
 
+def resume(path: Path | None, model: nn.Module, optimizer, seed: int) -> History:
+    """Load ``path`` into ``model`` and ``optimizer`` if it exists; the history so far.
+
+    A fresh :class:`History` (``resumed_from == 0``) when there is no checkpoint;
+    :class:`CheckpointError` when it was trained with another seed.
+    """
+    history = History()
+    if path is not None and path.exists():
+        state = load_checkpoint(path)
+        if state["seed"] != seed:
+            raise CheckpointError(f"checkpoint {path} was trained with seed {state['seed']}, not {seed}")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        history.resumed_from = state["epoch"]
+        history.epochs = list(state["history"])
+        history.stopped_early = state["stopped_early"]
+    return history
+
+
 def _save_checkpoint(path: Path, model: nn.Module, optimizer, epoch: int, seed: int, history: History) -> None:
     state = {
         "format": _FORMAT,
@@ -148,18 +167,9 @@ def fit(
     targets = targets.to(device)
     opt = (optimizer or (lambda p: torch.optim.Adam(p, lr=lr)))(model.parameters())
 
-    history = History()
-    start = 0
     path = Path(checkpoint) if checkpoint is not None else None
-    if path is not None and path.exists():
-        state = load_checkpoint(path)
-        if state["seed"] != seed:
-            raise CheckpointError(f"checkpoint {path} was trained with seed {state['seed']}, not {seed}")
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        start = history.resumed_from = state["epoch"]
-        history.epochs = list(state["history"])
-        history.stopped_early = state["stopped_early"]
+    history = resume(path, model, opt, seed)
+    start = history.resumed_from
     if history.stopped_early:  # a finished time-to-solution run: nothing left to train
         model.eval()
         return history

@@ -14,13 +14,7 @@ LOSSES = {"loss_classifier", "loss_box_reg", "loss_objectness", "loss_rpn_box_re
 COORD_PLACES = ["backbone.body.0", "rpn.head.conv.0.0", "rpn.head.bbox_pred"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny tensors: one thread is faster, and on a shared 2-core machine far faster (no spin-waits)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

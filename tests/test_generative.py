@@ -24,13 +24,7 @@ SIZES = [8, 16, 32, 64]
 GENERATOR_CLASSES = {"deconv": gen.DeconvGenerator, "coordconv": gen.CoordConvGenerator}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny tensors: one thread is faster, and on a shared 2-core machine far faster."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture

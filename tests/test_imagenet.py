@@ -33,14 +33,7 @@ def make_tree(root: Path, train=CLASSES, val=CLASSES, per_class=4, seed=0) -> Pa
     return root
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny batches gain nothing from a second thread, and on a busy 2-core machine the
-    threads' spin-waits make them several times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -14,14 +14,7 @@ from coordlib.resnet import coord_resnet50, coord_stem, resnet50_baseline, small
 TORCHVISION_RESNET50_PARAMS = 25_557_032  # torchvision's documented count for resnet50 (1000 classes)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small batches gain little from a second thread, and on a busy 2-core machine the
-    threads' spin-waits make them several times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")
