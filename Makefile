@@ -11,7 +11,7 @@ NOTEBOOKS := $(sort $(wildcard book/[0-9]*.ipynb))
 
 help:
 	@echo "make book      build the HTML book offline into _build/html (from stored outputs)"
-	@echo "make test      unit tests, notebook hygiene, every chapter under the smoke profile, strict book build"
+	@echo "make test      unit tests, notebook hygiene, every chapter under the smoke profile, strict book build, site check"
 	@echo "make execute   re-run every chapter under the book profile and store the outputs"
 	@echo "make benchmark CoordConv2d overhead against nn.Conv2d"
 	@echo "make check-site open every page of the built book in headless Chromium and check it (installs chromium if missing)"
@@ -29,6 +29,7 @@ test: $(STAMP)
 	COORDLIB_PROFILE=smoke $(PY) -m pytest tests $(NOTEBOOKS) \
 	    --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 	$(JB) build . -W -n --keep-going
+	$(MAKE) --no-print-directory check-site
 
 execute: $(STAMP)
 	COORDLIB_PROFILE=book $(PY) -m coordlib.execute $(NOTEBOOKS)

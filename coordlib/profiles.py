@@ -87,9 +87,9 @@ _TABLE: dict[str, dict[str, dict[str, Any]]] = {
         },
         "book": {
             "seeds": [0, 1, 2], "size": 32, "images": 10000,
-            "gan": {"steps": 2000, "batch_size": 16, "z_dim": 64, "width": 8, "d_width": 8,
+            "gan": {"steps": 1500, "batch_size": 16, "z_dim": 64, "width": 8, "d_width": 8,
                     "lr_g": 2e-4, "lr_d": 2e-4, "instance_noise": 0.3},
-            "vae": {"epochs": 5, "batch_size": 32, "z_dim": 16, "width": 8, "lr": 2e-3},
+            "vae": {"epochs": 3, "batch_size": 32, "z_dim": 16, "width": 8, "lr": 2e-3},
             "measure": {"samples": 500, "paths": 20, "frames": 16},
         },
         "paper": {

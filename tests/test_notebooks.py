@@ -65,6 +65,13 @@ def test_chapter_map_in_intro_is_generated_from_measured_runtimes():
     for name, entry in runtimes.items():
         assert {"book", "smoke"} <= set(entry), f"{name}: run times missing for {set(entry) ^ {'book', 'smoke'}}"
     assert execute.chapter_map(runtimes, BOOK) in (BOOK / "intro.md").read_text()
+    assert execute.chapter_map(runtimes, BOOK, link="book/{name}.ipynb") in (ROOT / "README.md").read_text()
+
+
+def test_chapter_map_links_point_at_the_chapters():
+    table = execute.chapter_map({"01_not_so_clevr": {"smoke": {"seconds": 6.0}}}, BOOK, link="book/{name}.ipynb")
+    assert "](book/01_not_so_clevr.ipynb) | 6 s | not measured | not measured |" in table
+    assert "](01_not_so_clevr) |" in execute.chapter_map({"01_not_so_clevr": {"smoke": {"seconds": 6.0}}}, BOOK)
 
 
 def _tiny_notebook(path: Path, source: str) -> None:
