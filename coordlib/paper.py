@@ -1,6 +1,7 @@
 """The published numbers the book measures itself against, each with its source.
 
-Values are fractions (accuracy, IOU) unless the key says otherwise. ``None``
+Values are fractions (accuracy, IOU) unless the key says otherwise: ``speed/``
+and ``size/`` are ratios, ``.../runs_per_arm`` and ``.../atari_games_better`` are counts. ``None``
 means the source states the claim only in words. Sources: the paper
 (Liu et al., 2018, §4 and figures), the Uber AI blog post, and the independent
 Cambridge Spark reproduction, as collected in the book's PAPER.md §2.

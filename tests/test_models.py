@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from coordlib import CoordConv2d, coordinate_grid
-from coordlib import paper
+from coordlib import data, paper
 from coordlib.models import (
     CANVAS,
     ConvRegressor,
@@ -389,5 +389,27 @@ def test_every_claim_is_sourced_and_worded():
         assert isinstance(wording, str) and wording.strip(), key
         assert value is None or isinstance(value, float), key
         assert re.fullmatch(r"[a-z0-9_]+(/[a-z0-9_]+)+", key), key
-        if value is not None and not key.startswith(("speed/", "size/")):
+        is_count = key.endswith(("/runs_per_arm", "/atari_games_better"))  # numbers of runs or games
+        if value is not None and not key.startswith(("speed/", "size/")) and not is_count:
             assert 0.0 <= value <= 1.0, f"{key}: fractions, not percentages"
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_onehot_gain_puts_the_max_next_to_the_hot_pixel(seed):
+    """Chapter 4's finding: at the released input scale the regressor's global max pool is (almost)
+    never taken within the 5x5 neighbourhood the hot pixel reaches, so no gradient tells the network
+    where the pixel is; scaling the one-hot input by 64 makes the hot pixel win the max."""
+    ds = data.not_so_clevr()
+    idx = torch.arange(0, 3136, 7)
+
+    def near_share(gain):
+        torch.manual_seed(seed)
+        model = CoordConvRegressor(onehot_gain=gain)
+        with torch.no_grad():
+            arg = model.net(ds.onehots[idx, None] * gain).flatten(2).argmax(2)  # (n, 2)
+        centers = ds.centers[idx]
+        near = ((arg % 64 - centers[:, :1]).abs() <= 2) & ((arg // 64 - centers[:, 1:]).abs() <= 2)
+        return near.all(1).double().mean().item()
+
+    assert near_share(1.0) < 0.01
+    assert near_share(64.0) > 0.99
