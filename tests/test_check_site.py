@@ -93,11 +93,14 @@ def test_notebook_expectation_counts_the_outputs_that_render_as_images():
         nbformat.v4.new_code_cell(outputs=[_png_output()], metadata={"tags": ["remove-output"]}),
         nbformat.v4.new_code_cell(outputs=[_png_output()], metadata={"tags": ["hide-output"]}),  # hidden, still there
         nbformat.v4.new_markdown_cell("![x](x.png)"),
+        # an animation (matplotlib's to_jshtml): HTML whose frames play in one <img>
+        nbformat.v4.new_code_cell(outputs=[nbformat.v4.new_output(
+            "display_data", data={"text/html": '<div><img id="anim"><input type="range"></div>', "text/plain": "x"})]),
     ]
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata["widgets"] = {cs.WIDGET_STATE: {"state": {"m1": {}, "m2": {}}, "version_major": 2, "version_minor": 0}}
     expect = cs.notebook_expectation(json.loads(nbformat.writes(nb)), colab="c")
-    assert expect == cs.Expectation(figures=3, widget_models=frozenset({"m1", "m2"}), colab="c")
+    assert expect == cs.Expectation(figures=4, widget_models=frozenset({"m1", "m2"}), colab="c")
 
 
 def test_notebook_expectation_of_the_first_chapter_matches_its_stored_outputs():

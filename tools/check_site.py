@@ -131,8 +131,12 @@ def notebook_expectation(nb: dict, colab: str | None = None) -> Expectation:
             continue
         for out in cell.get("outputs", ()):
             if out.get("output_type") in ("display_data", "execute_result"):
-                mime = rendered_mime(out.get("data", {}))
+                data = out.get("data", {})
+                mime = rendered_mime(data)
                 figures += bool(mime and mime.startswith("image/"))
+                if mime == "text/html":  # e.g. a matplotlib animation: its frames play in one <img>
+                    html = data[mime]
+                    figures += ("".join(html) if isinstance(html, list) else html).count("<img")
     state = nb.get("metadata", {}).get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
     return Expectation(figures=figures, widget_models=frozenset(state), colab=colab)
 
