@@ -47,7 +47,7 @@ from tqdm.auto import tqdm
 
 from .layers import CoordConv2d
 from .mnist import FieldOfMnist
-from .train import _epoch_seed, _save_checkpoint, pick_device, resume
+from .train import _epoch_seed, _save_checkpoint, end_epoch, pick_device, resume
 
 __all__ = [
     "ANCHOR_SIZES",
@@ -357,16 +357,10 @@ def train_detector(
                 opt.step()
                 for name, value in losses.items():
                     sums[name] = sums.get(name, 0.0) + float(value.detach()) * len(idx)
-            record = {"epoch": epoch + 1, "loss": sum(sums.values()) / n, **{k: v / n for k, v in sums.items()}}
             elapsed += time.perf_counter() - tic
-            record["seconds"] = elapsed
-            if callback is not None:
-                model.eval()
-                with torch.no_grad():
-                    metrics = dict(callback(epoch + 1, model) or {})
-                history.stopped_early = bool(metrics.pop("stop", False))
-                record.update(metrics)
-            history.epochs.append(record)
+            record = {"epoch": epoch + 1, "loss": sum(sums.values()) / n, **{k: v / n for k, v in sums.items()},
+                      "seconds": elapsed}
+            end_epoch(history, record, model, callback)
             bar.set_postfix(loss=f"{record['loss']:.4g}")
             if path is not None:
                 _save_checkpoint(path, model, opt, epoch + 1, seed, history)

@@ -188,13 +188,6 @@ class SmallResNet(nn.Module):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
-def small_resnet(
-    coordconv: bool,
-    num_classes: int,
-    in_channels: int = 1,
-    width: int = 16,
-    blocks: Sequence[int] = (1, 1, 1, 1),
-    stem_stride: int = 2,
-) -> SmallResNet:
-    """A :class:`SmallResNet`; ``coordconv`` selects the arm with the paper's extra layer."""
-    return SmallResNet(coordconv, num_classes, in_channels, width, blocks, stem_stride)
+#: ``small_resnet(coordconv, num_classes, ...)`` builds a :class:`SmallResNet`; ``coordconv``
+#: selects the arm with the paper's extra layer.
+small_resnet = SmallResNet

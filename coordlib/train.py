@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from ._io import atomic_write
 
-__all__ = ["pick_device", "seed_everything", "fit", "History", "CheckpointError", "load_checkpoint", "resume"]
+__all__ = ["pick_device", "seed_everything", "fit", "History", "CheckpointError", "load_checkpoint", "resume", "end_epoch"]
 
 _FORMAT = 1  # bump when the checkpoint layout changes
 
@@ -108,6 +108,22 @@ def resume(path: Path | None, model: nn.Module, optimizer, seed: int) -> History
     return history
 
 
+def end_epoch(history: History, record: dict, model: nn.Module, callback) -> dict:
+    """Run ``callback(epoch, model)`` (eval mode, ``no_grad``) into ``record``; append it to ``history``.
+
+    A true ``"stop"`` entry of the callback's mapping sets ``history.stopped_early``
+    instead of being recorded. Returns ``record``.
+    """
+    if callback is not None:
+        model.eval()
+        with torch.no_grad():
+            metrics = dict(callback(record["epoch"], model) or {})
+        history.stopped_early = bool(metrics.pop("stop", False))
+        record.update(metrics)
+    history.epochs.append(record)
+    return record
+
+
 def _save_checkpoint(path: Path, model: nn.Module, optimizer, epoch: int, seed: int, history: History) -> None:
     state = {
         "format": _FORMAT,
@@ -190,16 +206,8 @@ def fit(
             loss.backward()
             opt.step()
             total += loss.detach() * len(idx)
-        record = {"epoch": epoch + 1, "loss": float(total) / n}
         elapsed += time.perf_counter() - tic
-        record["seconds"] = elapsed
-        if callback is not None:
-            model.eval()
-            with torch.no_grad():
-                metrics = dict(callback(epoch + 1, model) or {})
-            history.stopped_early = bool(metrics.pop("stop", False))
-            record.update(metrics)
-        history.epochs.append(record)
+        record = end_epoch(history, {"epoch": epoch + 1, "loss": float(total) / n, "seconds": elapsed}, model, callback)
         bar.set_postfix(loss=f"{record['loss']:.4g}")
         done = epoch + 1 == epochs or history.stopped_early
         if path is not None and (done or (epoch + 1) % checkpoint_every == 0):
