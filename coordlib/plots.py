@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-__all__ = ["image_row", "split_map", "to_rgb", "scene_grid"]
+__all__ = ["image_row", "split_map", "to_rgb", "scene_grid", "table", "ci_bars", "zoom", "paper_vs_ours", "stepper"]
 
 
 def image_row(images: Sequence, titles: Sequence[str] | None = None, rows: int = 1, size: float = 1.6,
@@ -121,3 +121,126 @@ def scene_grid(images: torch.Tensor, rows: int = 1, size: float = 1.0, title: st
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+_UNIT_AXIS = {"%": "accuracy or share (%)", "iou": "IOU", "px": "error (px)", "x": "ratio (x, log scale)", "": "value"}
+
+
+def _rows_for_plot(judgements):
+    """Plottable rows: ``(label, unit, paper value or None, estimate dict, is_difference)``."""
+    rows = []
+    for j in judgements:
+        d = j.as_dict() if hasattr(j, "as_dict") else dict(j)
+        est = d.get("estimate")
+        if est is None:
+            continue
+        is_diff = "comparison" in est or "diff" in est
+        if "comparison" in est:  # an equivalence test: plot the difference
+            est = est["comparison"]
+        if "diff" in est:
+            est = est["diff"]
+        paper = d.get("paper_value")
+        if d["rule"] in ("direction", "equivalent", "holds") or isinstance(paper, (list, tuple)):
+            paper = 0.0 if is_diff else None
+        rows.append((d["claim"], d.get("unit", "%"), paper, est, is_diff, d["verdict"], d.get("paper_value")))
+    return rows
+
+
+def paper_vs_ours(judgements, title: str = "The paper against this book", width: float = 7.0):
+    """The chapter's closing figure: per claim, the paper's value and ours, with the seeds as dots.
+
+    ``judgements`` are :class:`coordlib.report.Judgement` objects or their
+    dicts (as saved in results). Each claim is one row: a black diamond at the
+    published value (for a comparison: a dashed line at no difference), our
+    mean as a bar end with its interval, and each seed as a small dot. Rows are
+    grouped into panels by unit so that scales are not mixed. Returns the figure.
+    """
+    rows = _rows_for_plot(judgements)
+    if not rows:
+        raise ValueError("paper_vs_ours needs at least one judged claim with a measured estimate")
+    panels = {}
+    for r in rows:
+        panels.setdefault((r[1], r[4]), []).append(r)
+    heights = [len(v) for v in panels.values()]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(width, 1.6 + 0.42 * sum(heights) + 0.6 * len(panels)),
+                             gridspec_kw={"height_ratios": heights}, squeeze=False)
+    colours = {"reproduced": "#1b7837", "contradicted": "#b2182b", "inconclusive": "#7f7f7f",
+               "not tested at this budget": "#e08214"}
+    for ax, ((unit, is_diff), items) in zip(axes[:, 0], panels.items()):
+        scale = 100.0 if unit == "%" else 1.0
+        for i, (label, _, paper, est, _, verdict, _) in enumerate(items):
+            y = len(items) - 1 - i
+            colour = colours.get(verdict, "black")
+            mean = est["mean"] * scale
+            lo, hi = est.get("ci_low"), est.get("ci_high")
+            if lo is not None:
+                ax.plot([lo * scale, hi * scale], [y, y], color=colour, lw=3, solid_capstyle="butt", alpha=0.6)
+            ax.plot(mean, y, "o", color=colour, ms=7, zorder=3)
+            vals = est.get("values") or []
+            if vals:
+                jitter = np.linspace(-0.15, 0.15, len(vals)) if len(vals) > 1 else [0.0]
+                ax.plot(np.asarray(vals) * scale, y + 0.28 + np.asarray(jitter) * 0, ".", color=colour, ms=5,
+                        alpha=0.9, zorder=2)
+            if paper is not None and not is_diff:
+                ax.plot(paper * scale, y, "D", color="black", ms=7, mfc="none", mew=1.5, zorder=4)
+        if is_diff:
+            ax.axvline(0, color="black", ls="--", lw=1)
+        ax.set_yticks(range(len(items)), [_wrap(r[0]) for r in reversed(items)], fontsize=9)
+        ax.set_ylim(-0.6, len(items) - 0.4)
+        axis = _UNIT_AXIS[unit]
+        ax.set_xlabel(("CoordConv minus baseline: " if is_diff else "") + axis, fontsize=10)
+        if unit == "x" and not is_diff:
+            ax.set_xscale("log")
+        ax.tick_params(axis="x", labelsize=9)
+        ax.grid(axis="x", alpha=0.3)
+    handles = [plt.Line2D([], [], marker="D", color="black", mfc="none", ls="", label="paper"),
+               plt.Line2D([], [], marker="o", color="#444444", ls="-", lw=3, alpha=0.7, label="ours: mean and 95% CI"),
+               plt.Line2D([], [], marker=".", color="#444444", ls="", label="ours: one seed")]
+    handles += [plt.Line2D([], [], color=c, lw=3, label=v) for v, c in colours.items()]
+    axes[0, 0].set_title(title, fontsize=11, loc="left")
+    fig.tight_layout(rect=(0, 0.9 / fig.get_figheight(), 1, 1))
+    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=9, frameon=False, bbox_to_anchor=(0.5, 0.0))
+    return fig
+
+
+def _wrap(text: str, width: int = 38) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width)[:3])
+
+
+def stepper(frames: Sequence, labels: Sequence[str], interval: int = 400, size: float = 2.0, cmap: str = "gray_r"):
+    """What a slider shows, for a page without a kernel: an HTML player that steps through ``frames``.
+
+    ``frames`` is a sequence of images (``(H, W)`` in [0, 1] or ``(H, W, 3)``), or of
+    lists of images shown side by side; ``labels`` one caption per frame. Returns
+    an ``IPython.display.HTML`` (matplotlib's JavaScript animation player), which
+    plays and steps in the static book.
+    """
+    from IPython.display import HTML
+    from matplotlib import animation
+
+    if len(frames) != len(labels) or not frames:
+        raise ValueError(f"expected one label per frame and at least one frame, got {len(frames)} frames "
+                         f"and {len(labels)} labels")
+    panels = [f if isinstance(f, (list, tuple)) else [f] for f in frames]
+    k = len(panels[0])
+    fig, axes = plt.subplots(1, k, figsize=(size * k, size + 0.4), squeeze=False)
+    ims = []
+    for ax, img in zip(axes[0], panels[0]):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ims.append(ax.imshow(np.asarray(img), cmap=cmap, vmin=0, vmax=1, interpolation="nearest"))
+    title = fig.suptitle(labels[0], fontsize=11)
+    fig.tight_layout()
+
+    def show(i):
+        for im, img in zip(ims, panels[i]):
+            im.set_data(np.asarray(img))
+        title.set_text(labels[i])
+        return ims
+
+    anim = animation.FuncAnimation(fig, show, frames=len(panels), interval=interval)
+    html = anim.to_jshtml(default_mode="once")
+    plt.close(fig)
+    return HTML(html)

@@ -20,7 +20,7 @@ from typing import Any, Mapping
 from . import profiles
 from ._io import atomic_write
 
-__all__ = ["results_dir", "path_for", "save", "load", "claim", "ClaimError"]
+__all__ = ["results_dir", "path_for", "save", "load", "environment", "cpu_model", "claim", "ClaimError"]
 
 ENV_VAR = "COORDLIB_RESULTS_DIR"
 
@@ -50,15 +50,22 @@ def path_for(notebook: str, profile: str | None = None, root: str | os.PathLike 
 
 
 def _plain(value: Any) -> Any:
-    """Turn numpy/torch scalars and arrays into JSON values; reject NaN/inf."""
+    """Turn numpy/torch scalars and arrays, and objects with ``as_dict``, into JSON values.
+
+    NaN becomes ``null`` (and reads back as ``None``); infinities are refused.
+    """
     if hasattr(value, "tolist"):  # numpy arrays and scalars, torch tensors
         return _plain(value.tolist())
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
+    if hasattr(value, "as_dict"):  # stats.Estimate, stats.Comparison, report.Judgement
+        return _plain(value.as_dict())
+    if isinstance(value, float) and math.isnan(value):
+        return None  # JSON has no NaN: a measure that could not be computed is stored as null
     if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"results must be finite numbers, got {value!r}")
+        raise ValueError(f"results must be finite numbers or NaN, got {value!r}")
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     raise TypeError(f"cannot store a {type(value).__name__} in results JSON: {value!r}")
@@ -68,20 +75,42 @@ def save(notebook: str, results: Mapping[str, Any], profile: str | None = None,
          root: str | os.PathLike | None = None) -> Path:
     """Write ``results`` for ``notebook`` atomically and return the path.
 
-    The file holds ``{"notebook", "profile", "environment", "results"}``.
+    The file holds ``{"notebook", "profile", "environment", "results"}``; the
+    environment records the CPU model and PyTorch's CPU instruction set, because
+    training is bitwise repeatable on one machine but not across instruction sets.
     """
-    import torch  # local: results can be read without importing torch
-
     profile = profiles.current(profile)
     doc = {
         "notebook": _check_name(notebook),
         "profile": profile,
-        "environment": {"python": platform.python_version(), "torch": torch.__version__,
-                        "machine": platform.machine()},
+        "environment": environment(),
         "results": _plain(results),
     }
     text = json.dumps(doc, indent=2, sort_keys=True) + "\n"
     return atomic_write(path_for(notebook, profile, root), lambda f: f.write(text.encode()))
+
+
+def cpu_model() -> str:
+    """The CPU's model name (from ``/proc/cpuinfo`` on Linux, else ``platform.processor()``)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment() -> dict:
+    """What a result depends on beyond the code: versions, CPU model, instruction set, device."""
+    import torch  # local: results can be read without importing torch
+
+    capability = torch.backends.cpu.get_cpu_capability() if hasattr(torch.backends, "cpu") else "unknown"
+    return {"python": platform.python_version(), "torch": torch.__version__, "machine": platform.machine(),
+            "cpu": cpu_model(), "cpu_capability": capability,
+            "ATEN_CPU_CAPABILITY": os.environ.get("ATEN_CPU_CAPABILITY"),
+            "ONEDNN_MAX_CPU_ISA": os.environ.get("ONEDNN_MAX_CPU_ISA"),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
 def load(notebook: str, profile: str | None = None, root: str | os.PathLike | None = None) -> dict:

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
@@ -24,7 +24,7 @@ from . import data, metrics
 from .models import count_parameters
 from .train import fit, pick_device, seed_everything
 
-__all__ = ["TASKS", "Task", "task", "predict", "evaluate", "run", "numbers"]
+__all__ = ["TASKS", "Task", "task", "predict", "evaluate", "run", "RunResult", "numbers"]
 
 _SIDE = data.CANVAS
 
@@ -121,7 +121,7 @@ def run(
     checkpoint=None,
     device=None,
     progress: bool = True,
-) -> dict:
+) -> "RunResult":
     """Train a fresh ``make_model()`` on one split of one task; return its measures.
 
     The model is built after seeding, so ``seed`` fixes the initialisation, the
@@ -133,10 +133,9 @@ def run(
     in ``solved_on`` (train and test by default) reaches 1.0 on the task's
     ``solved`` measure (time-to-solution).
 
-    Returns ``{"model", "train": {...}, "test": {...}, "params", "epochs", "train_seconds",
-    "wall_seconds", "solved_at" (epoch or None), "curve"}`` (``model`` is the
-    trained module, in eval mode; the rest are plain numbers) where ``curve`` lists
-    ``{"epoch", "loss", "seconds", "test_<measure>"}`` per evaluated epoch.
+    Returns a :class:`RunResult`: the trained ``model`` (in eval mode) and its
+    plain numbers ``train``, ``test``, ``params``, ``epochs``, ``train_seconds``,
+    ``wall_seconds``, ``solved_at`` (epoch or ``None``) and ``curve``.
     """
     t = task(task_name)
     train_idx, test_idx = data.split(split, seed=seed)
@@ -167,19 +166,57 @@ def run(
         callback=callback, checkpoint=checkpoint, progress=progress, desc=f"{task_name}/{split}/seed {seed}",
     )
     wall = time.perf_counter() - tic
-    return {
-        "model": model,
-        "train": evaluate(model, t, train_idx),
-        "test": evaluate(model, t, test_idx),
-        "params": count_parameters(model),
-        "epochs": len(history.epochs),
-        "train_seconds": history.last.get("seconds", 0.0),
-        "wall_seconds": wall,
-        "solved_at": len(history.epochs) if history.stopped_early else None,
-        "curve": [e for e in history.epochs if any(k.startswith("test_") for k in e)],
-    }
+    return RunResult(
+        model=model,
+        train=evaluate(model, t, train_idx),
+        test=evaluate(model, t, test_idx),
+        params=count_parameters(model),
+        epochs=len(history.epochs),
+        train_seconds=history.last.get("seconds", 0.0),
+        wall_seconds=wall,
+        solved_at=len(history.epochs) if history.stopped_early else None,
+        curve=[e for e in history.epochs if any(k.startswith("test_") for k in e)],
+    )
 
 
-def numbers(result: dict) -> dict:
-    """``result`` of :func:`run` without the model: what goes into results JSON."""
+@dataclass
+class RunResult:
+    """One training run of :func:`run`: the trained model and its plain numbers.
+
+    ``train``/``test`` map a measure name to its value; ``curve`` lists
+    ``{"epoch", "loss", "seconds", "test_<measure>"}`` per evaluated epoch.
+    Item access (``result["test"]``) reads the fields, so a result reads like
+    the dict it serialises to.
+    """
+
+    model: nn.Module = field(repr=False)
+    train: dict
+    test: dict
+    params: int
+    epochs: int
+    train_seconds: float
+    wall_seconds: float
+    solved_at: int | None
+    curve: list = field(default_factory=list, repr=False)
+
+    def __getitem__(self, key: str):
+        if key not in self.__dataclass_fields__:
+            raise KeyError(f"a run result has no {key!r}; fields: {', '.join(self.__dataclass_fields__)}")
+        return getattr(self, key)
+
+    def numbers(self, curve: bool = True) -> dict:
+        """Everything but the model, as JSON-ready values (``curve=False`` drops the learning curve)."""
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "model"}
+        if not curve:
+            out.pop("curve")
+        return out
+
+    def as_dict(self) -> dict:
+        return self.numbers()
+
+
+def numbers(result) -> dict:
+    """``result`` of :func:`run` (or its dict form) without the model: what goes into results JSON."""
+    if isinstance(result, RunResult):
+        return result.numbers()
     return {k: v for k, v in result.items() if k != "model"}

@@ -5,6 +5,8 @@ quadrant split (every 40th train and test index, ~80 examples), and the
 early-stopping tests use a hand-built "perfect" model that needs no training.
 """
 
+import dataclasses
+import json
 import math
 
 import pytest
@@ -218,9 +220,14 @@ def tiny_runs():
 
 def test_run_returns_documented_keys(tiny_runs):
     r = tiny_runs[0]
-    assert set(r) == RUN_KEYS
+    assert isinstance(r, tasks.RunResult)
+    assert {f.name for f in dataclasses.fields(r)} == RUN_KEYS
     assert isinstance(r["model"], CoordConvClassifier) and not r["model"].training
-    assert set(tasks.numbers(r)) == RUN_KEYS - {"model"}
+    assert set(tasks.numbers(r)) == set(r.numbers()) == RUN_KEYS - {"model"}
+    assert set(r.numbers(curve=False)) == RUN_KEYS - {"model", "curve"}
+    json.dumps(r.numbers())  # plain numbers only: serialises without the live model
+    with pytest.raises(KeyError, match="no 'modle'"):
+        r["modle"]
     assert r["params"] == 7553
     assert r["epochs"] == 1
     assert r["solved_at"] is None
