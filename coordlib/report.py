@@ -28,7 +28,8 @@ from typing import Any, Iterable, Mapping, Sequence
 from .stats import Comparison, Equivalence, Estimate
 
 __all__ = [
-    "VERDICTS", "RULES", "UNITS", "ORIGINS", "Precondition", "Claim", "Judgement", "judge", "fmt", "fmt_comparison",
+    "VERDICTS", "RULES", "UNITS", "ORIGINS", "Precondition", "Claim", "Judgement", "judge", "claim_from_dict",
+    "rejudge", "fmt", "fmt_comparison",
     "summary", "headline", "defined_tests", "missing_tests",
 ]
 
@@ -215,21 +216,54 @@ class Judgement:
     condition: str | None = None
     chapter: str | None = None
     estimate: dict | None = field(default=None, compare=False)
+    condition_mean: float | None = None
 
     def as_dict(self) -> dict:
         """JSON-ready row for ``book/results/*.json``."""
         c = self.claim
         paper = list(c.paper) if isinstance(c.paper, tuple) else c.paper
+        pre = c.precondition
         return {"id": c.id, "claim": c.statement, "source": c.source, "rule": c.rule, "paper_value": paper,
-                "paper": c.paper_text(), "tol": c.tol, "margin": c.margin, "origin": c.origin, "unit": c.unit,
+                "paper": c.paper_text(), "paper_shown": c.paper_shown, "tol": c.tol, "margin": c.margin,
+                "count": c.count, "alpha": c.alpha, "origin": c.origin, "unit": c.unit,
+                "precondition": None if pre is None else {"measure": pre.measure, "at_least": pre.at_least,
+                                                           "unit": pre.unit, "failed": pre.failed},
+                "condition_mean": self.condition_mean,
                 "measured": self.measured, "condition": self.condition, "verdict": self.verdict, "why": self.why,
                 "chapter": self.chapter, "estimate": self.estimate}
 
 
-def _condition(claim: Claim, conditions: Mapping[str, Any] | None) -> tuple[bool, str | None]:
+def claim_from_dict(row: Mapping[str, Any]) -> Claim:
+    """The :class:`Claim` of a saved row (:meth:`Judgement.as_dict`)."""
+    pre = row.get("precondition")
+    paper = row["paper_value"]
+    return Claim(row["id"], row["claim"], row["source"], row["rule"], tuple(paper) if isinstance(paper, list) else paper,
+                 row["tol"], row["unit"], None if pre is None else Precondition(**pre), row.get("margin"),
+                 row.get("count", False), row["origin"], row.get("paper_shown"), row.get("alpha", 0.05))
+
+
+def rejudge(row: Mapping[str, Any], **changes) -> Judgement:
+    """Judge a saved row again on its saved measurement, with claim fields changed (e.g. ``tol=0.02``).
+
+    Rows whose measurement was not saved (``holds``, not measured) keep their verdict.
+    """
+    import dataclasses
+
+    c = dataclasses.replace(claim_from_dict(row), **changes)
+    est = row.get("estimate")
+    if est is None or c.rule == "holds":
+        return Judgement(c, row["verdict"], row["why"], row["measured"], row.get("condition"), row.get("chapter"),
+                         est, row.get("condition_mean"))
+    measured = (Comparison.from_dict(est) if c.rule == "direction" else
+                Equivalence.from_dict(est) if c.rule == "equivalent" else Estimate.from_dict(est))
+    conditions = None if c.precondition is None else {c.precondition.measure: row["condition_mean"]}
+    return judge(c, measured, conditions, row.get("chapter"), shown=row["measured"])
+
+
+def _condition(claim: Claim, conditions: Mapping[str, Any] | None) -> tuple[bool, str | None, float | None]:
     pre = claim.precondition
     if pre is None:
-        return True, None
+        return True, None, None
     if conditions is None or pre.measure not in conditions:
         have = sorted(conditions) if conditions else []
         raise KeyError(f"claim {claim.id!r}: its precondition needs the measurement {pre.measure!r}, "
@@ -239,7 +273,7 @@ def _condition(claim: Claim, conditions: Mapping[str, Any] | None) -> tuple[bool
     text = f"{pre.measure} {fmt(e, pre.unit)}"
     if not holds:
         text += f" (below {_number(pre.at_least, pre.unit)}: {pre.failed})"
-    return holds, text
+    return holds, text, e.mean
 
 
 def _judge_value(c: Claim, e: Estimate) -> tuple[str, str]:
@@ -333,7 +367,7 @@ def judge(claim: Claim, measured: Any, conditions: Mapping[str, Any] | None = No
         raise TypeError(f"expected a Claim, got {type(claim).__name__}")
     if measured is None:
         return Judgement(claim, "not tested", "not measured", "not measured", None, chapter)
-    holds, cond_text = _condition(claim, conditions)
+    holds, cond_text, cond_mean = _condition(claim, conditions)
     est_dict = None
     if claim.rule == "holds":
         if not isinstance(measured, bool):
@@ -364,7 +398,7 @@ def judge(claim: Claim, measured: Any, conditions: Mapping[str, Any] | None = No
         verdict, why = _judge_value(claim, e)
     if not holds:
         verdict, why = "not tested at this budget", cond_text
-    return Judgement(claim, verdict, why, text, cond_text, chapter, est_dict)
+    return Judgement(claim, verdict, why, text, cond_text, chapter, est_dict, cond_mean)
 
 
 def summary(rows: Iterable[Judgement | Mapping], origin: str = "paper") -> dict[str, int]:

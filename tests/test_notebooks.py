@@ -15,7 +15,7 @@ import nbformat
 import pytest
 import yaml
 
-from coordlib import execute
+from coordlib import execute, report
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
@@ -41,6 +41,72 @@ def test_executed_once_top_to_bottom_without_errors(path):
     assert errors == [], f"{path.name} stores error outputs: {[e.ename for e in errors]}"
     assert nb.metadata["coordlib"]["profile"] == "book", "stored outputs must come from `make execute` (book profile)"
     assert nb.metadata["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_stored_outputs_come_from_the_code_as_it_is(path):
+    nb = nbformat.read(path, as_version=4)
+    executed = nb.metadata["coordlib"].get("code_sha256")
+    assert executed is not None, f"{path.name}: no code hashes; re-run it with `make execute`"
+    now = execute.code_hashes(nb)
+    changed = [i for i, (a, b) in enumerate(zip(executed, now)) if a != b]
+    assert len(executed) == len(now) and not changed, (
+        f"{path.name}: code cells {changed or 'count'} differ from what was executed; re-run `make execute`")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_saved_widgets_or_progress_bars(path):
+    nb = nbformat.read(path, as_version=4)
+    assert "widgets" not in nb.metadata, f"{path.name} stores widget state"
+    widget_outputs = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"
+                      for o in c.outputs if execute.WIDGET_MIME in o.get("data", {})]
+    assert widget_outputs == [], f"{path.name}: widget outputs in cells {widget_outputs}"
+    bars = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"
+            for o in c.outputs if o.get("name") == "stderr" and re.search(r"\d+%\|", o.get("text", ""))]
+    assert bars == [], f"{path.name}: progress bars stored in cells {bars}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_plumbing_hidden_and_code_fits_the_column(path):
+    nb = nbformat.read(path, as_version=4)
+    cells = code_cells(nb)
+    assert "remove-input" in cells[0].metadata.get("tags", []), f"{path.name}: the Colab set-up cell is visible"
+    assert {"hide-input", "remove-input"} & set(cells[-1].metadata.get("tags", [])), (
+        f"{path.name}: the closing environment cell is visible")
+    for i, c in enumerate(nb.cells):
+        if c.cell_type != "code":
+            continue
+        assert "NBVAL_CHECK_OUTPUT" not in c.source, f"{path.name} cell {i}: use the nbval-check-output tag"
+        long = [line for line in c.source.splitlines() if len(line) > 88]
+        assert not long, f"{path.name} cell {i}: code lines over 88 characters: {long[:2]}"
+        if "results.save(" in c.source:
+            assert {"hide-input", "remove-input"} & set(c.metadata.get("tags", [])), f"{path.name} cell {i}: save visible"
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if not p.stem.startswith("08")], ids=lambda p: p.stem)
+def test_chapter_saves_its_judged_claims(path):
+    saved = json.loads((BOOK / "results" / f"{path.stem}.json").read_text())
+    verdicts = saved["results"]["verdicts"]
+    assert isinstance(verdicts, list)
+    for v in verdicts:
+        assert v["verdict"] in report.VERDICTS and v["origin"] in report.ORIGINS, v
+        assert v["chapter"] == path.stem, v
+    assert {"cpu", "cpu_capability"} <= set(saved["environment"])
+
+
+def test_nothing_cites_files_outside_the_repository():
+    pattern = re.compile(r"PAPER\.md|DESIGN\.md|\.\./shared")
+    skip = {".git", ".venv", "_build", "__pycache__", ".pytest_cache", "node_modules"}
+    hits = []
+    for path in ROOT.rglob("*"):
+        if skip & set(path.relative_to(ROOT).parts) or not path.is_file() or path.suffix not in {
+                ".py", ".md", ".ipynb", ".bib", ".yml", ".toml", ".cfg", ".txt", ".json", ""}:
+            continue
+        if path == Path(__file__):
+            continue
+        text = path.read_text(errors="ignore")
+        hits += [f"{path.relative_to(ROOT)}: {m.group(0)}" for m in pattern.finditer(text)]
+    assert hits == [], f"citations of files outside the repository: {hits[:10]}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -80,17 +146,25 @@ def _tiny_notebook(path: Path, source: str) -> None:
     nbformat.write(nb, path)
 
 
-def test_execute_stores_outputs_profile_and_widget_state(tmp_path, monkeypatch):
+def test_execute_stores_outputs_profile_and_hashes_but_no_widgets(tmp_path, monkeypatch):
     monkeypatch.setenv("COORDLIB_PROFILE", "smoke")
     path = tmp_path / "tiny.ipynb"
-    _tiny_notebook(path, "import ipywidgets, os\nprint(os.getcwd())\nipywidgets.IntSlider(value=3)")
+    source = ("import ipywidgets, os\nfrom tqdm.auto import tqdm\nprint(os.getcwd())\n"
+              "for _ in tqdm(range(3)): pass\nipywidgets.IntSlider(value=3)")
+    _tiny_notebook(path, source)
     execute.execute(path)
     nb = nbformat.read(path, as_version=4)
     assert [c.execution_count for c in nb.cells] == [1, 2]
     assert nb.cells[1].outputs[0].text.strip() == str(tmp_path)  # runs in the notebook's folder
     assert nb.metadata["coordlib"]["profile"] == "smoke"
-    state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
-    assert any(w["model_name"] == "IntSliderModel" and w["state"]["value"] == 3 for w in state.values())
+    assert nb.metadata["coordlib"]["code_sha256"] == execute.code_hashes(nb)
+    assert len(execute.code_hashes(nb)[1]) == 64 and execute.code_hashes(nb)[0] != execute.code_hashes(nb)[1]
+    assert "widgets" not in nb.metadata
+    mimes = [k for o in nb.cells[1].outputs for k in o.get("data", {})]
+    assert execute.WIDGET_MIME not in mimes and "text/plain" not in mimes  # the slider's output went with it
+    assert not any(o.get("name") == "stderr" for o in nb.cells[1].outputs)  # no progress bar
+    nb.cells[1].source += "\n"
+    assert nb.metadata["coordlib"]["code_sha256"] != execute.code_hashes(nb)  # an edit is seen
 
 
 def test_execute_leaves_a_failing_notebook_untouched(tmp_path):
