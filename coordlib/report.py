@@ -163,7 +163,8 @@ class Claim:
     def __post_init__(self):
         if self.rule not in RULES:
             raise ValueError(f"claim {self.id!r}: expected rule in {RULES}, got {self.rule!r}")
-        _check_unit(self.unit)
+        if self.unit not in UNITS:
+            raise ValueError(f"claim {self.id!r}: expected unit in {UNITS}, got {self.unit!r}")
         if self.origin not in ORIGINS:
             raise ValueError(f"claim {self.id!r}: expected origin in {ORIGINS}, got {self.origin!r}")
         if isinstance(self.tol, bool) or not isinstance(self.tol, Real) or not self.tol >= 0:
@@ -386,6 +387,9 @@ def judge(claim: Claim, measured: Any, conditions: Mapping[str, Any] | None = No
         if not isinstance(measured, Equivalence):
             raise TypeError(f"claim {claim.id!r}: rule 'equivalent' needs a stats.Equivalence, "
                             f"got {type(measured).__name__}")
+        if not math.isclose(measured.margin, claim.margin):
+            raise ValueError(f"claim {claim.id!r}: the claim states margin {claim.margin!r}, "
+                             f"the equivalence test used {measured.margin!r}")
         text, est_dict = shown or fmt_comparison(measured.comparison, claim.unit), measured.as_dict()
         verdict, why = _judge_equivalence(claim, measured)
     else:

@@ -13,7 +13,8 @@ one place so that every chapter makes the same ones:
   reaches a bound whenever one run sits on it.
 * **Counts** ("k of n seeds solved") get the exact Clopper-Pearson interval.
 * **Fewer than two runs**: no interval (``low`` and ``high`` are ``None``); the
-  single value is reported with ``n = 1``.
+  single value is reported with ``n = 1``. Runs that all agree exactly give the
+  zero-width interval at their common value.
 * **Two arms that share seeds** are compared with a paired t-test; arms with
   different seeds with Welch's. Each comparison carries the smallest effect the
   design could detect at power 0.8 (``statsmodels``' power solvers).
@@ -152,6 +153,9 @@ def estimate(values: Sequence[float], bounds: tuple[float, float] | None = None,
     vals = tuple(float(v) for v in x)
     if x.size == 1:
         return Estimate(mean, None, None, 1, level, "single", bounds, vals)
+    if np.all(x == x[0]):  # no spread to estimate: the interval collapses to the common value
+        method = "t" if bounds is None else ("log-t" if math.isinf(bounds[1]) else "logit-t")
+        return Estimate(mean, mean, mean, int(x.size), level, method, bounds, vals)
     if bounds is None:
         low, high = _t_interval(x, level)
         return Estimate(mean, min(low, mean), max(high, mean), int(x.size), level, "t", None, vals)
@@ -244,7 +248,7 @@ def compare(a: Sequence[float], b: Sequence[float], paired: bool = True, alpha: 
             raise ValueError(f"a paired comparison needs one value per seed in each arm, got {a.size} and {b.size}")
         d = a - b
         diff = estimate(d, None, level)
-        if d.size < 2 or np.all(d == d[0]):
+        if d.size < 2 or float(np.ptp(d)) <= 1e-12 * max(1.0, float(np.abs(d).max())):  # no spread
             return Comparison(diff, None, "paired t", None, None, alpha, a.size, b.size)
         p = float(_st.ttest_rel(a, b).pvalue)
         sd = float(d.std(ddof=1))
@@ -257,7 +261,7 @@ def compare(a: Sequence[float], b: Sequence[float], paired: bool = True, alpha: 
                           None, None, alpha, a.size, b.size)
     va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
     se = math.sqrt(va + vb)
-    if se == 0:
+    if se == 0 or (np.all(a == a[0]) and np.all(b == b[0])):  # no spread (var may be rounding noise)
         return Comparison(Estimate(diff_mean, diff_mean, diff_mean, min(a.size, b.size), level, "t"), None, "Welch t",
                           None, None, alpha, a.size, b.size)
     dof = (va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1))

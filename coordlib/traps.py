@@ -111,5 +111,5 @@ def traps(ch1: Mapping, ch4: Mapping) -> list[Trap]:
               "tests/test_results.py::test_claim_strict_profiles_raise")),
         Trap("a bound checked on a network that never fitted its training set", "found here",
              "every bound claim on a conventional network has a fit precondition; below it the verdict is "
-             "'not tested at this budget'", ("tests/test_report.py",)),
+             "'not tested at this budget'", ("tests/test_report.py::test_ceiling_with_an_unfitted_network_is_not_tested_at_this_budget",)),
     ]

@@ -1,4 +1,5 @@
-"""book/results/*.json: round trip, profile folders, refusals, atomicity; claim checks."""
+"""book/results/*.json: round trip, NaN as null, stats objects, environment, profile folders, refusals, atomicity;
+claim checks."""
 
 import json
 
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from coordlib import results
+from coordlib import report, results, stats
 from coordlib.results import ClaimError
 
 
@@ -79,12 +80,52 @@ def test_results_dir_env_var_changes_root(tmp_path, monkeypatch):
     assert results.path_for("nb") == root / "smoke" / "nb.json"
 
 
-@pytest.mark.parametrize("bad", [float("nan"), float("inf"), np.float64("nan"), torch.tensor([1.0, float("nan")]),
+@pytest.mark.parametrize("bad", [float("inf"), np.float64("-inf"), torch.tensor([1.0, float("inf")]),
                                  {"deep": [1.0, float("-inf")]}])
-def test_non_finite_raises_and_writes_nothing(tmp_path, bad):
-    with pytest.raises(ValueError):
-        results.save("nb", {"v": bad}, root=tmp_path)
+def test_infinities_raise_and_write_nothing(tmp_path, bad):
+    with pytest.raises(ValueError, match=r"finite numbers or NaN, got -?inf"):
+        results.save("nb", {"v": bad}, profile="book", root=tmp_path)
     assert list(tmp_path.rglob("*")) == []
+
+
+def test_nan_is_stored_as_null_and_reads_back_as_none(tmp_path):
+    res = {"a": float("nan"), "b": np.float64("nan"), "c": torch.tensor([1.0, float("nan")]),
+           "d": {"deep": [0.5, np.nan]}, "e": np.array([np.nan, 2.0])}
+    path = results.save("nb", res, profile="smoke", root=tmp_path)
+    assert path == tmp_path / "smoke" / "nb.json"
+    assert "NaN" not in path.read_text()
+    assert results.load("nb", profile="smoke", root=tmp_path) == {
+        "a": None, "b": None, "c": [1.0, None], "d": {"deep": [0.5, None]}, "e": [None, 2.0]}
+
+
+def test_objects_with_as_dict_are_stored_as_their_dicts(tmp_path):
+    e = stats.estimate([0.9, 0.95, 1.0], (0, 1))
+    px = stats.estimate([4.0, 20.0, 30.0], (0, float("inf")))
+    c = stats.compare([0.9, 0.92, 0.95], [0.8, 0.83, 0.84])
+    eq = stats.equivalence([0.9, 0.92, 0.95], [0.89, 0.93, 0.95], 0.05)
+    j = report.judge(report.Claim("x", "a claim", "paper", "at_least", 0.9), e)
+    results.save("nb", {"e": e, "px": px, "c": c, "eq": eq, "rows": [j]}, profile="book", root=tmp_path)
+    back = results.load("nb", profile="book", root=tmp_path)
+    assert back["e"] == e.as_dict() and back["rows"] == [j.as_dict()]
+    assert back["px"]["bounds"] == [0.0, None] and stats.Estimate.from_dict(back["px"]) == px
+    assert stats.Comparison.from_dict(back["c"]) == c and stats.Equivalence.from_dict(back["eq"]) == eq
+
+
+def test_environment_records_cpu_model_and_instruction_set(tmp_path):
+    path = results.save("nb", {"x": 1}, profile="book", root=tmp_path)
+    env = json.loads(path.read_text())["environment"]
+    assert {"python", "torch", "machine", "cpu", "cpu_capability", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA",
+            "cuda"} <= set(env)
+    assert env["cpu"] == results.cpu_model() and isinstance(env["cpu"], str) and env["cpu"]
+    assert env["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert env == results.environment()
+
+
+def test_environment_records_the_isa_variables(monkeypatch):
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    env = results.environment()
+    assert env["ATEN_CPU_CAPABILITY"] == "avx2" and env["ONEDNN_MAX_CPU_ISA"] is None
 
 
 @pytest.mark.parametrize("name", ["a/b", "x.json", "x.ipynb", "a\\b", ""])
