@@ -22,8 +22,8 @@ summary (so the median and max say "not reached" rather than hiding it).
 Why. The paper (Liu et al., 2018, §4) says the CoordConv model reaches 100% train
 and test accuracy on both splits "in seconds" on a GPU, 150x faster than the best
 deconvolutional baselines, which trained for over an hour. On the book's 2-core
-CPU a naive loop needed ~75 s (DESIGN.md); the goal here is a wall time of at
-most 30 s for every seed (the summary reports median and max; the goal is met
+CPU a naive loop needed ~75 s (measured while the book was built); the goal here
+is a wall time of at most 30 s for every seed (the summary reports median and max; the goal is met
 when all seeds solve and the max is <= 30 s).
 
 It is timing-sensitive: run it on an otherwise idle machine (the load average is

@@ -1,4 +1,5 @@
-"""Datasets of the paper. Not-so-Clevr (paper §3) and its two splits.
+"""Datasets of the paper. Not-so-Clevr (the paper's toy dataset; the release's
+``data/not_so_clevr_generator.py``) and its two splits.
 
 Not-so-Clevr: a 64x64 canvas with one 9x9 filled square whose centre ``(x, y)``
 (column, row) takes every value in 4..59 exactly once: 56 * 56 = 3,136 examples.

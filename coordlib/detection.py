@@ -1,4 +1,4 @@
-"""Object detection on Field-of-MNIST (paper §3): a small Faster R-CNN, with and without CoordConv.
+"""Object detection on Field-of-MNIST (paper §5): a small Faster R-CNN, with and without CoordConv.
 
 Built from ``torchvision.models.detection`` parts; only the backbone is new:
 

@@ -3,7 +3,8 @@
 The paper trained GANs and VAEs whose generator (or decoder) is either a
 deconvolutional stack or a CoordConv stack, and judged them by eye: with
 CoordConv, objects in latent interpolations move instead of teleporting or
-fading. PAPER.md §3 lists the released GAN architectures; at ``width=64``,
+fading. The release defines its GANs in ``model_builders.py`` (``CoordConvGAN``) and
+``train_gan.py`` (uber-research/CoordConv at commit 27fab8b); at ``width=64``,
 ``z_dim=256`` and ``size=64`` the classes below are those architectures:
 
 * :class:`DeconvGenerator`: dense ``4x4x512`` -> 5x5 stride-2 transposed convs

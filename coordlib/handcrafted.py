@@ -1,4 +1,4 @@
-"""The critique's no-training networks, in both directions (PAPER.md §5).
+"""The critique's no-training networks, in both directions (Piekniewski, 2018).
 
 Piekniewski's point (``Autopsy of a deep learning paper``, 2018) is that once a
 network is *given* the coordinate feature maps

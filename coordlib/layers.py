@@ -1,4 +1,4 @@
-"""The CoordConv layer (Liu et al., 2018, §4) and the AddCoords transform.
+"""The CoordConv layer (Liu et al., 2018; the release's ``CoordConv.py``) and the AddCoords transform.
 
 Conventions (documented because peers disagree):
 

@@ -6,7 +6,7 @@ predicted map and a target map, computed per image.
 The scene measures (:func:`parse_scene`, :func:`scene_validity`,
 :func:`centre_distance`, :func:`canvas_coverage`, :func:`interpolation_steps`)
 put numbers on the paper's qualitative claims about generators trained on
-Sort-of-CLEVR (paper §3): are the generated scenes ones the dataset could hold,
+Sort-of-CLEVR (paper §5): are the generated scenes ones the dataset could hold,
 are objects placed where the data place them, and do objects move or teleport
 along a latent interpolation.
 """
@@ -69,7 +69,7 @@ def iou(pred: torch.Tensor, target: torch.Tensor, threshold: float | None = None
 
 
 # --------------------------------------------------------------------------------------
-# Scene measures for Sort-of-CLEVR generators (paper §3, GAN/VAE).
+# Scene measures for Sort-of-CLEVR generators (paper §5, GAN/VAE).
 #
 # The paper judged its generators by eye ("objects move smoothly instead of
 # teleporting", "bits of objects appear and disappear"). These functions turn such

@@ -1,4 +1,4 @@
-"""Real MNIST digits, shipped offline, and Field-of-MNIST (paper §3, the detection task).
+"""Real MNIST digits, shipped offline, and Field-of-MNIST (paper §5, the detection task).
 
 MNIST: ``data/mnist_subset.npz`` holds the first 12,000 official training digits
 and the first 2,000 official test digits (extracted by ``data/make_mnist_subset.py``;
@@ -70,7 +70,8 @@ DOWNLOAD_ENV = "COORDLIB_ALLOW_DOWNLOAD"
 _REPO_DATA = Path(__file__).resolve().parent.parent / "data"  # editable install: <repo>/data
 
 INK_THRESHOLD = 0.1  # a resized pixel above this counts as ink for the digit's box
-# Paper §3: 5 digits on 120x120, sides U(15, 25), centre 64x64 crop; 9,000 / 1,000 images.
+# Paper §5 and the release's data/field_of_mnist/loader.py: 5 digits on 120x120, sides U(15, 25),
+# centre 64x64 crop; 9,000 / 1,000 images.
 PAPER = {"n_train": 9_000, "n_val": 1_000, "digits": 5, "canvas": 120, "crop": 64, "min_size": 15, "max_size": 25}
 
 

@@ -12,7 +12,7 @@ All models take or return coordinates ``(x, y)`` = (column, row) in pixels of th
   coordinates divided by 64 (the release's target scale).
 
 Widths and kernel sizes are arguments so that profiles can scale the models;
-the defaults give the release's parameter counts where PAPER.md states them
+the defaults give the parameter counts of the release's ``model_builders.py``
 (CoordConv classifier 7,553; CoordConv regressor 906; conv regressor 72,850).
 """
 
@@ -215,8 +215,9 @@ class ConvRegressorGAP(nn.Module):
     """The all-convolutional regressor of the quadrant split: ``(N, 1, 64, 64)`` -> ``(N, 2)`` / 64.
 
     The release used a separate all-conv net with BatchNorm and global average
-    pooling for this split; PAPER.md gives no layer list, so this is our
-    version: four stride-2 3x3 convolutions (``16, 32, 64, 64`` times
+    pooling for this split (``big_conv2`` of ``ConvRegressor`` in the release's
+    ``model_builders.py``); this is our version, not that layer list: four
+    stride-2 3x3 convolutions (``16, 32, 64, 64`` times
     ``width``) with BatchNorm + ReLU, a 1x1 convolution to 2 channels, and
     global average pooling.
     """

@@ -3,8 +3,9 @@
 Values are fractions (accuracy, IOU) unless the key says otherwise: ``speed/``
 and ``size/`` are ratios, ``.../runs_per_arm`` and ``.../atari_games_better`` are counts. ``None``
 means the source states the claim only in words. Sources: the paper
-(Liu et al., 2018, §4 and figures), the Uber AI blog post, and the independent
-Cambridge Spark reproduction, as collected in the book's PAPER.md §2.
+(Liu et al., 2018, §4 and §5, and figures), the Uber AI blog post (Liu et al.,
+July 2018), and the independent Cambridge Spark reproduction (Cambridge Spark
+tutorial, 2019); full references in ``book/references.bib``.
 """
 
 from __future__ import annotations

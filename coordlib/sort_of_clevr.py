@@ -1,4 +1,4 @@
-"""Sort-of-CLEVR, the GAN/VAE dataset of the paper (§3, generative models).
+"""Sort-of-CLEVR, the GAN/VAE dataset of the paper (§5, generative models).
 
 A white canvas with two objects, one red and one blue, each a square or a
 circle with probability 1/2. At the paper's size (64x64) the objects have

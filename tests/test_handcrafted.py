@@ -1,4 +1,4 @@
-"""Tests for coordlib.handcrafted: the critique's fixed-weight networks (PAPER.md §5).
+"""Tests for coordlib.handcrafted: the critique's fixed-weight networks (Piekniewski, 2018).
 
 Every check is exhaustive: all positions of each canvas, square and not. The
 references are built here, independently of coordlib: the one-hot of position

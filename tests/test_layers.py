@@ -1,8 +1,9 @@
 """Tests for coordlib.layers: AddCoords, CoordConv2d and ConcatCoordConv2d.
 
-The contract under test is DESIGN.md, "Public contract of the layers", and
-PAPER.md §4. The reference used for CoordConv2d is written here, independently
-of coordlib: build the coordinate grid with ``torch.linspace`` (an axis of size
+The contract under test is the one documented in ``coordlib.layers``: the
+conventions of the release's ``CoordConv.py``, without its bugs or those of the
+PyTorch ports mkocabas/CoordConv-pytorch and walsvid/CoordConv. The reference
+used for CoordConv2d is written here, independently of coordlib: build the coordinate grid with ``torch.linspace`` (an axis of size
 1 maps to 0), concatenate it after the input channels, and call ``F.conv2d``.
 """
 

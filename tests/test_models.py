@@ -1,7 +1,8 @@
 """The paper's architectures (coordlib.models) and the published numbers (coordlib.paper).
 
-Parameter counts are checked twice: against the release's numbers quoted in
-PAPER.md §3 (7,553 / 906 / 72,850, "46k to 1.6M") and against counts derived
+Parameter counts are checked twice: against the counts of the release's
+architectures (``model_builders.py``: 7,553 / 906 / 72,850, "46k to 1.6M") and
+against counts derived
 layer by layer in this file, so that a changed layer cannot hide behind a
 hard-coded total. Every model is run on tiny batches only (this file runs in a
 few seconds on 2 CPU cores).
@@ -217,8 +218,8 @@ def test_deconv_invalid_width(width):
 def test_width_zero_is_rejected(model_cls):
     """A zero width multiplier must be rejected when the model is built.
 
-    DESIGN.md asks for "arguments validated with precise messages" (torchvision
-    style), as DeconvNet does. ConvRegressor(0) and ConvRegressorGAP(0) currently
+    coordlib validates arguments with precise messages when a model is built
+    (torchvision style), as DeconvNet does. ConvRegressor(0) and ConvRegressorGAP(0) currently
     build without complaint (194 and 2 parameters, 0-channel convolutions) and only
     fail at the first forward with torch's unrelated "expected weight to be at least
     1 at dimension 0" RuntimeError.
