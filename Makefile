@@ -37,8 +37,10 @@ execute: $(STAMP)
 benchmark: $(STAMP)
 	$(PY) benchmarks/coordconv_overhead.py
 
-# The rendered site in a real browser (tools/check_site.py); screenshots in _build/screenshots.
-# Installs Debian's chromium when no Chromium or Chrome is on PATH (as root, or with sudo).
+# The rendered site in headless Chromium, driven by Playwright (tools/check_site.py); screenshots in
+# _build/screenshots. The pages' CDN files come from npm (npm pack, cached in _build/cdn: offline after one run).
+# Installs Debian's chromium when no Chromium or Chrome is on PATH (as root, or with sudo): Playwright never
+# downloads a browser of its own.
 check-site: book
 	@$(PY) tools/check_site.py --which >/dev/null 2>&1 || { \
 	    echo "No Chromium or Chrome found: installing Debian's chromium with apt-get"; \

@@ -68,7 +68,7 @@ def ci_bars(ax, groups: Sequence[str], series: dict, paper: dict | None = None, 
     xs = np.arange(len(groups))
     for i, (label, estimates) in enumerate(series.items()):
         means = np.array([e.mean for e in estimates])
-        err = np.array([[e.mean - e.low for e in estimates], [e.high - e.mean for e in estimates]])
+        err = np.array([[e.mean - e.ends()[0] for e in estimates], [e.ends()[1] - e.mean for e in estimates]])
         ax.bar(xs + (i - (len(series) - 1) / 2) * width, means, width, yerr=err, capsize=3, label=label)
         for x, v in zip(xs + (i - (len(series) - 1) / 2) * width, (paper or {}).get(label, [None] * len(groups))):
             if v is not None:

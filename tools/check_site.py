@@ -1,503 +1,418 @@
-"""Check the rendered book in a real browser: ``python tools/check_site.py [--html _build/html]``.
+"""Check the rendered book in headless Chromium: ``python tools/check_site.py [--html DIR] [--pages GLOB]``.
 
-Every page of ``_toc.yml`` is opened in headless Chromium and must
+Each page is opened 1280 and 400 CSS px wide and fails on: a raw Markdown pipe table or unrendered TeX in its
+visible text; MathJax not having typeset; a saved widget not rendered; a console error or uncaught exception
+from the book's origin; a broken image; a figure whose smallest text shows below 9 px; sideways scrolling; a
+wrong or missing Colab link on a chapter; an external file that the check cannot serve. Screenshots of both
+widths go to ``screenshots/`` beside ``--html``. The exit status is 0 only if every page passes.
 
-* load without console errors, uncaught exceptions or failed requests from the
-  book's own files (``file://``);
-* show every ``<img>`` with a non-zero natural size once loaded, and, on a
-  chapter, one figure per image output stored in its notebook;
-* embed the notebook's ipywidgets state (``<script type="application/vnd.jupyter.widget-state+json">``)
-  when the notebook saved one, holding the model of every widget view on the page;
-* on a chapter, offer exactly one Colab link, to
-  ``https://colab.research.google.com/github/<owner>/<repo>/blob/<branch>/<chapter>.ipynb``
-  with owner, repository and branch from ``_config.yml``.
-
-A full-page screenshot of each page is saved under ``_build/screenshots/``.
-The exit status is 1 if any page fails, with one line per problem.
-
-External hosts are unreachable on purpose: the browser resolves every host name
-to "not found" (``--host-resolver-rules``), so the check gives the same answer
-offline and online and never waits on a network timeout. What the pages load
-from CDNs (MathJax, require.js and the ipywidgets embedder from jsDelivr and
-cdnjs, thebe from unpkg on demand) therefore fails, and the errors whose source
-is an ``http(s)://`` address are listed as ignored, not counted. This also means
-that widgets are checked as saved state, not as rendered controls.
-
-The browser is driven with the Chrome DevTools Protocol over a pipe
-(``--remote-debugging-pipe``: NUL-separated JSON on file descriptors 3 and 4),
-which needs nothing beyond the standard library: no websocket client, no port.
-The browser is ``$CHROMIUM``, else the first of chromium, chromium-browser,
-google-chrome and google-chrome-stable on ``PATH`` (``make check-site`` installs
-Debian's ``chromium`` when none is found).
+Playwright drives the system Chromium (``$CHROMIUM``, else the first of BROWSERS on PATH; ``make check-site``
+installs Debian's) and answers every request itself: the book's files under a made-up origin (BOOK), and the
+CDN files of the pages (MathJax, require.js, the widgets' HTML manager, font-awesome) from the same npm
+packages, fetched with ``npm pack`` on first use into ``_build/cdn/``. So the check sees what an online reader
+sees, and needs no network after its first run. Every other external request is aborted.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
-import fcntl
 import json
+import mimetypes
 import os
-import select
+import re
 import shutil
+import struct
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import unquote
 
 ROOT = Path(__file__).resolve().parents[1]
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+# On a closed network QUIC, background networking, component updates and sync would only wait and fail.
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--hide-scrollbars"]
+BOOK = "http://book.localhost/"  # never looked up: Server.route answers every request
+WIDTHS = (1280, 400)  # desktop: every check; phone: console errors and horizontal scrolling
 COLAB = "https://colab.research.google.com"
-WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-# MyST-NB's order of preference for an output's MIME types in HTML: the first one
-# present is rendered. An output is a figure when that one is an image.
-MIME_PRIORITY = (
-    WIDGET_VIEW, "application/javascript", "text/html", "image/svg+xml", "image/png", "image/gif",
-    "image/jpeg", "text/markdown", "text/latex", "text/plain",
-)
-# Cell tags with which MyST-NB leaves a cell's outputs out of the page.
-HIDDEN_OUTPUT_TAGS = {"remove-output", "remove-cell"}
-SCREENSHOT_MAX_HEIGHT = 16000  # CSS pixels; Chromium cannot capture much taller pages in one image
+TIMEOUT_MS = 30_000  # a page load; half of it for images, for MathJax and for widgets each
+SCREENSHOT_MAX_HEIGHT = 16_000  # CSS px; taller full-page captures are slow and may fail
+
+# Figure text. Only pixels are known, so the smallest font is an assumption: matplotlib's default is 10 pt
+# (13.9 px at 100 dpi); tick labels and legends are often smaller, so 8 pt is taken as a figure's smallest text.
+SMALLEST_FONT_PT = 8
+DEFAULT_DPI = 100  # matplotlib's savefig default, for a PNG without a pHYs chunk
+SVG_DPI = 96  # an SVG's natural size is in CSS px, 96 to the inch
+MIN_TEXT_PX = 9  # smaller text cannot be read without zooming
+ICON_PX = 64  # an image narrower or lower than this (natural px) is an icon or logo, not a figure
+ALLOW_SMALL_TEXT = ".check-site-allow, [data-check-site-allow]"  # set by the book on an image or an ancestor
+
+# Markdown that did not become HTML: a pipe table's delimiter cell (Sphinx's smartquotes make "---" and "--"
+# em and en dashes) and TeX delimiters ($x$ with no space inside and no digit after, $$, \( \), \[ \]).
+PIPE_DELIMITER = re.compile(r"\|\s*:?(?:-{3,}|[\u2013\u2014][-\u2013\u2014]*)\s*:?\s*\|")
+TEX = re.compile(r"\$\$|\\[()[\]]|(?<![\\$\w])\$(?![\s$])[^$\n]+?(?<![\s\\$])\$(?![\d$])")
+
+# CDN addresses of the pages -> npm package (None: named in the address) and file (None: the address's path).
+_NPM = r"(?P<name>(?:@[^/@]+/)?[^/@]+)(?:@(?P<version>[^/]+))?/(?P<path>.+)"
+CDN = ((re.compile(r"https://cdn\.jsdelivr\.net/npm/" + _NPM), None, None),
+       (re.compile(r"https://unpkg\.com/" + _NPM), None, None),
+       (re.compile(r"https://cdnjs\.cloudflare\.com/ajax/libs/require\.js/(?P<version>[^/]+)/(?P<path>require.*\.js)"),
+        "requirejs", "require.js"),  # npm has only the unminified build
+       (re.compile(r"https://maxcdn\.bootstrapcdn\.com/font-awesome/(?P<version>[^/]+)/(?P<path>.+)"),
+        "font-awesome", None))
 
 
 # ----------------------------------------------------------------------------- pure functions
 
 
+@dataclass(frozen=True)
+class CdnFile:
+    spec: str  # what npm pack fetches, e.g. "mathjax@3"
+    path: str  # the file inside the package
+    exact: bool = True  # False: another build of the same release, so an SRI hash cannot match it
+
+
+def cdn_file(url: str) -> CdnFile | None:
+    """The npm package file that stands in for a CDN ``url``; None for an address the check does not mirror."""
+    for pattern, package, path in CDN:
+        m = pattern.fullmatch(re.split(r"[?#]", url)[0])
+        if m:
+            return CdnFile(f"{package or m['name']}@{m['version'] or 'latest'}", path or m["path"],
+                           exact=path in (None, m["path"]))
+    return None
+
+
+def drop_substitute_integrity(html: str) -> str:
+    """Remove the SRI hash of each ``<script>`` whose CDN file the check replaces with another build."""
+    def fix(tag: re.Match) -> str:
+        src = re.search(r'\ssrc="([^"]+)"', tag[0])
+        sub = cdn_file(src[1]) if src else None
+        return re.sub(r'\sintegrity="[^"]*"', "", tag[0]) if sub and not sub.exact else tag[0]
+    return re.sub(r"<script\b[^>]*>", fix, html)
+
+
+def pipe_table_lines(text: str) -> list[str]:
+    """Lines of ``text`` (visible text, outside code) that are the delimiter row of a raw Markdown table."""
+    return [line.strip() for line in text.splitlines() if PIPE_DELIMITER.search(line)]
+
+
+def unrendered_tex(text: str) -> list[str]:
+    """TeX left in ``text`` (visible text outside code): each delimited formula or stray delimiter."""
+    return [m[0] for m in TEX.finditer(text)]
+
+
+def image_dpi(data: bytes) -> float:
+    """Dots per inch of an image file's pixels: a PNG's pHYs chunk, SVG_DPI for SVG, else DEFAULT_DPI."""
+    if data.startswith(b"\x89PNG"):
+        at = data.find(b"pHYs", 8, 1 << 16)  # an ancillary chunk, before the image data
+        if at > 0:
+            x, _, unit = struct.unpack(">IIB", data[at + 4:at + 13])
+            if unit == 1 and x > 0:  # pixels per metre
+                return x * 0.0254
+    elif b"<svg" in data[:4096]:
+        return SVG_DPI
+    return DEFAULT_DPI
+
+
+def smallest_text_px(natural_width: float, displayed_width: float, dpi: float) -> float:
+    """Displayed size in CSS px of SMALLEST_FONT_PT text in a figure ``natural_width`` px wide at ``dpi``."""
+    return SMALLEST_FONT_PT * dpi / 72 * displayed_width / natural_width
+
+
+def notebook_figures(nb: dict) -> int:
+    """Images that a notebook's page shows: image outputs (MyST-NB prefers widgets and HTML) and HTML <img>."""
+    count = 0
+    for cell in nb.get("cells", ()):
+        if {"remove-output", "remove-cell"} & set(cell.get("metadata", {}).get("tags", ())):
+            continue
+        for data in (out.get("data", {}) for out in cell.get("outputs", ())):
+            if "text/html" in data and WIDGET_VIEW not in data:  # e.g. an animation: its frames in one <img>
+                count += "".join(data["text/html"]).count("<img")
+            elif not {WIDGET_VIEW, "application/javascript"} & set(data):
+                count += any(m in data for m in ("image/svg+xml", "image/png", "image/jpeg", "image/gif"))
+    return count
+
+
 def book_pages(toc: dict) -> list[str]:
-    """Document names of a Jupyter Book ``_toc.yml`` (already parsed), in reading order.
+    """Document names of a parsed ``_toc.yml`` in reading order, e.g. ``["book/intro", "book/01_x"]``."""
+    pages = []
 
-    The root comes first, then every ``file:`` entry of ``parts``/``chapters``/
-    ``sections`` depth-first, e.g. ``["book/intro", "book/01_not_so_clevr"]``.
-    Entries without ``file`` (``url:``, ``glob:``) are skipped.
-    """
-    if not isinstance(toc, dict) or "root" not in toc:
-        raise ValueError(f"expected a parsed _toc.yml with a 'root' entry, got {toc!r:.80}")
-    pages = [str(toc["root"])]
-
-    def walk(entries):
-        for entry in entries or ():
-            if "file" in entry:
-                pages.append(str(entry["file"]))
-            for key in ("parts", "chapters", "sections"):
-                walk(entry.get(key))
-
-    walk([{k: v for k, v in toc.items() if k in ("parts", "chapters", "sections")}])
+    def walk(entry: dict) -> None:
+        pages.extend(str(entry[k]) for k in ("root", "file") if k in entry)
+        for key in ("parts", "chapters", "sections"):
+            for child in entry.get(key) or ():
+                walk(child)
+    walk(toc)
     return [p.removesuffix(".md").removesuffix(".ipynb") for p in pages]
 
 
-def github_repository(url: str) -> tuple[str, str]:
-    """``(owner, repo)`` of a ``https://github.com/<owner>/<repo>`` URL (a trailing ``.git`` or ``/`` is dropped)."""
-    parsed = urlparse(str(url))
-    parts = [p for p in parsed.path.split("/") if p]
-    if parsed.scheme != "https" or parsed.netloc != "github.com" or len(parts) != 2:
-        raise ValueError(f"expected repository.url like https://github.com/<owner>/<repo>, got {url!r}")
-    return parts[0], parts[1].removesuffix(".git")
+def find_browser() -> str:
+    """Path of ``$CHROMIUM`` or of the first of BROWSERS on PATH; FileNotFoundError if there is none."""
+    names = [os.environ["CHROMIUM"]] if os.environ.get("CHROMIUM") else BROWSERS
+    for path in map(shutil.which, names):
+        if path:
+            return path
+    raise FileNotFoundError(f"no Chromium or Chrome: {', '.join(names)} not found on PATH "
+                            "(Debian: apt-get install chromium)")
 
 
-def colab_url(repository_url: str, branch: str, notebook: str) -> str:
-    """The Colab link of ``notebook`` (path in the repository, without suffix, e.g. ``book/01_not_so_clevr``)."""
-    owner, repo = github_repository(repository_url)
-    return f"{COLAB}/github/{owner}/{repo}/blob/{branch}/{notebook}.ipynb"
-
-
-def is_external(url: str | None) -> bool:
-    """True for an ``http(s)://`` address: a CDN or other host, not a file of the book."""
-    return urlparse(url or "").scheme in ("http", "https")
-
-
-def rendered_mime(data: dict) -> str | None:
-    """The MIME type of ``data`` (an output's bundle) that the HTML page shows, or None."""
-    return next((m for m in MIME_PRIORITY if m in data), None)
+# ----------------------------------------------------------------------------- serving
 
 
 @dataclass
-class Expectation:
-    """What a page must show, read from its source notebook (nothing for Markdown pages)."""
+class Server:
+    """Answers every request of the browser with a file of the book, a mirrored CDN file, or an abort."""
 
-    figures: int | None = None  # image outputs shown on the page; None: not a notebook
-    widget_models: frozenset[str] = frozenset()  # model ids of the saved widget state
-    colab: str | None = None  # the one Colab link the page must offer
+    html: Path
+    cache: Path  # npm packages, unpacked in <cache>/<spec>
+    failed: dict = field(default_factory=dict)  # spec -> why npm could not fetch it
+    aborted: list = field(default_factory=list)  # (url, referer) of external requests not served
 
+    def package(self, spec: str) -> Path | None:
+        """The unpacked npm package ``spec``, fetched with ``npm pack`` on first use; None if npm cannot."""
+        target = self.cache / spec.replace("/", "+")
+        if target.is_dir() or spec in self.failed:
+            return target if target.is_dir() else None
+        self.cache.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self.cache) as tmp:
+            run = subprocess.run(["npm", "pack", spec, "--pack-destination", tmp, "--silent"], cwd=tmp,
+                                 capture_output=True, text=True, timeout=300, check=False)
+            packs = list(Path(tmp).glob("*.tgz"))
+            if run.returncode or not packs:
+                self.failed[spec] = (run.stderr.strip().splitlines() or ["npm pack failed"])[-1]
+                return None
+            with tarfile.open(packs[0]) as tar:
+                tar.extractall(Path(tmp) / "x", filter="data")
+            (top,) = (Path(tmp) / "x").iterdir()  # "package/" in nearly every tarball
+            os.replace(top, target)  # atomic: a folder in the cache is always complete
+        return target
 
-def notebook_expectation(nb: dict, colab: str | None = None) -> Expectation:
-    """Expectation for a notebook given as its JSON (``nbformat`` 4 dict)."""
-    figures = 0
-    for cell in nb.get("cells", ()):
-        if cell.get("cell_type") != "code" or HIDDEN_OUTPUT_TAGS & set(cell.get("metadata", {}).get("tags", ())):
-            continue
-        for out in cell.get("outputs", ()):
-            if out.get("output_type") in ("display_data", "execute_result"):
-                data = out.get("data", {})
-                mime = rendered_mime(data)
-                figures += bool(mime and mime.startswith("image/"))
-                if mime == "text/html":  # e.g. a matplotlib animation: its frames play in one <img>
-                    html = data[mime]
-                    figures += ("".join(html) if isinstance(html, list) else html).count("<img")
-    state = nb.get("metadata", {}).get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
-    return Expectation(figures=figures, widget_models=frozenset(state), colab=colab)
-
-
-@dataclass
-class Facts:
-    """What the browser saw on one page."""
-
-    load_error: str | None = None  # Page.navigate's errorText
-    errors: list[tuple[str, str | None]] = field(default_factory=list)  # (message, source URL)
-    images: list[dict] = field(default_factory=list)  # {"src", "width", "height", "figure"}
-    widget_states: list = field(default_factory=list)  # per state script: list of model ids, or an error string
-    widget_views: list = field(default_factory=list)  # per view script: model id, or an error string
-    colab_links: list[str] = field(default_factory=list)
-
-
-def judge(facts: Facts, expect: Expectation) -> tuple[list[str], list[str]]:
-    """``(problems, ignored)``: readable failures of a page, and the external errors left out."""
-    if facts.load_error:
-        return [f"page did not load: {facts.load_error}"], []
-    problems, ignored = [], []
-    for message, source in facts.errors:
-        (ignored if is_external(source) else problems).append(
-            f"console: {message}" + (f" [{source}]" if source else ""))
-    for img in facts.images:
-        if not (img["width"] > 0 and img["height"] > 0):
-            problems.append(f"image not shown (natural size {img['width']}x{img['height']}): {img['src']}")
-    if expect.figures is not None:
-        shown = sum(1 for img in facts.images if img["figure"])
-        if shown != expect.figures:
-            problems.append(f"expected {expect.figures} figures (image outputs in the notebook), the page has {shown}")
-    if expect.widget_models:
-        if len(facts.widget_states) != 1:
-            problems.append(f"expected one embedded {WIDGET_STATE} script, found {len(facts.widget_states)}")
-        else:
-            models = facts.widget_states[0]
-            if isinstance(models, str):
-                problems.append(f"widget state does not parse: {models}")
-            else:
-                missing = expect.widget_models - set(models)
-                if missing:
-                    problems.append(f"widget state lacks {len(missing)} of the notebook's models, "
-                                    f"e.g. {min(missing)}")
-                for view in facts.widget_views:
-                    if view not in models:
-                        problems.append(f"widget view of model {view} has no saved state")
-    elif facts.widget_views:
-        problems.append(f"{len(facts.widget_views)} widget views but the notebook saved no widget state")
-    if expect.colab is not None and facts.colab_links != [expect.colab]:
-        problems.append(f"Colab link should be {expect.colab}, the page has {facts.colab_links or 'none'}")
-    return problems, ignored
-
-
-def split_messages(buffer: bytes) -> tuple[list[dict], bytes]:
-    """Decode the complete NUL-terminated JSON messages at the start of ``buffer``; return them and the rest."""
-    *complete, rest = buffer.split(b"\0")
-    return [json.loads(m) for m in complete], rest
+    def route(self, route) -> None:
+        """Playwright's route handler for every request."""
+        url, cors = route.request.url, {"Access-Control-Allow-Origin": "*"}  # crossorigin="anonymous" needs it
+        if url.startswith(BOOK):
+            path = (self.html / unquote(re.split(r"[?#]", url[len(BOOK):])[0])).resolve()
+            if not path.is_file() or self.html not in path.parents:
+                return route.fulfill(status=404, body="not in the book")
+            body = path.read_bytes()
+            if path.suffix == ".html":  # else SRI blocks npm's require.js, and the widgets never render
+                body = drop_substitute_integrity(body.decode()).encode()
+            return route.fulfill(body=body, content_type=mimetypes.guess_type(path.name)[0])
+        cdn = cdn_file(url)
+        if cdn is None:
+            self.aborted.append((url, route.request.headers.get("referer", "")))
+            return route.abort("blockedbyclient")
+        folder = self.package(cdn.spec)
+        if folder is None or not (folder / cdn.path).is_file():  # the CDN's answer for a missing version or file
+            return route.fulfill(status=404, body=f"{cdn.spec}/{cdn.path} not found", headers=cors)
+        route.fulfill(path=folder / cdn.path, content_type=mimetypes.guess_type(cdn.path)[0] or "text/plain",
+                      headers=cors)
 
 
 # ----------------------------------------------------------------------------- the browser
 
-
-def find_browser() -> str:
-    """Path of the browser to use; a clear error if there is none."""
-    explicit = os.environ.get("CHROMIUM")
-    if explicit:
-        found = shutil.which(explicit)
-        if not found:
-            raise FileNotFoundError(f"$CHROMIUM is {explicit!r}, which is not an executable")
-        return found
-    for name in BROWSERS:
-        found = shutil.which(name)
-        if found:
-            return found
-    raise FileNotFoundError(f"no headless browser found: expected one of {', '.join(BROWSERS)} on PATH "
-                            "(Debian: apt-get install chromium; or set $CHROMIUM)")
-
-
-class CDPError(RuntimeError):
-    """The browser answered a command with an error, or stopped answering."""
-
-
-class Browser:
-    """Headless Chromium driven over ``--remote-debugging-pipe``. Use as a context manager."""
-
-    def __init__(self, executable: str, timeout: float = 30.0):
-        self.timeout = timeout
-        self._profile = tempfile.TemporaryDirectory(prefix="check-site-")
-        self._log = open(Path(self._profile.name) / "stderr.log", "w+b")
-        cmd_read, self._cmd_write = os.pipe()
-        self._reply_read, reply_write = os.pipe()
-
-        def onto_3_and_4():
-            # Chromium reads commands on fd 3 and writes replies on fd 4. Copy both
-            # ends above 10 first, so that the dup2s cannot overwrite one another.
-            a, b = fcntl.fcntl(cmd_read, fcntl.F_DUPFD, 10), fcntl.fcntl(reply_write, fcntl.F_DUPFD, 10)
-            os.dup2(a, 3)
-            os.dup2(b, 4)
-
-        self._proc = subprocess.Popen(
-            [executable, "--headless", "--remote-debugging-pipe", f"--user-data-dir={self._profile.name}",
-             "--no-sandbox",  # runs as root in containers; it opens only the book's own files
-             "--host-resolver-rules=MAP * ~NOTFOUND",  # no network: see the module docstring
-             "--disable-gpu", "--hide-scrollbars", "--mute-audio", "--no-first-run", "--no-default-browser-check",
-             "--disable-extensions", "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log,
-            preexec_fn=onto_3_and_4, close_fds=False,
-        )
-        os.close(cmd_read)
-        os.close(reply_write)
-        self._buffer = b""
-        self._next_id = 0
-        self._events: list[dict] = []
-
-    def __enter__(self) -> Browser:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self._proc.poll() is None:
-            try:
-                self.call("Browser.close", timeout=5)
-            except CDPError:
-                pass
-            try:
-                self._proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-        for fd in (self._cmd_write, self._reply_read):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        self._log.close()
-        self._profile.cleanup()
-
-    def _stderr_tail(self) -> str:
-        self._log.flush()
-        self._log.seek(0)
-        return self._log.read().decode(errors="replace")[-2000:]
-
-    def _receive(self, deadline: float) -> bool:
-        """Read what the browser has sent until ``deadline``; False when nothing arrived in time."""
-        wait = deadline - time.monotonic()
-        if wait <= 0 or not select.select([self._reply_read], [], [], wait)[0]:
-            return False
-        chunk = os.read(self._reply_read, 1 << 20)
-        if not chunk:
-            raise CDPError(f"the browser exited (status {self._proc.poll()}); "
-                           f"its output ends with:\n{self._stderr_tail()}")
-        messages, self._buffer = split_messages(self._buffer + chunk)
-        self._events.extend(messages)
-        return True
-
-    def call(self, method: str, params: dict | None = None, session: str | None = None,
-             timeout: float | None = None) -> dict:
-        """Send one command and return its result; events that arrive meanwhile are kept."""
-        self._next_id += 1
-        message = {"id": self._next_id, "method": method, "params": params or {}}
-        if session:
-            message["sessionId"] = session
-        data = json.dumps(message).encode() + b"\0"
-        try:
-            while data:
-                data = data[os.write(self._cmd_write, data):]
-        except BrokenPipeError:
-            raise CDPError(f"{method}: the browser is gone; its output ends with:\n{self._stderr_tail()}") from None
-        deadline = time.monotonic() + (timeout or self.timeout)
-        while True:
-            for i, m in enumerate(self._events):
-                if m.get("id") == self._next_id:
-                    del self._events[i]
-                    if "error" in m:
-                        raise CDPError(f"{method}: {m['error'].get('message')} {m['error'].get('data', '')}".strip())
-                    return m.get("result", {})
-            if not self._receive(deadline):
-                raise CDPError(f"{method}: no answer within {timeout or self.timeout:.0f} s")
-
-    def wait_for(self, event: str, session: str, timeout: float | None = None, **match) -> dict:
-        """Wait for ``event`` on ``session`` whose parameters include ``match``; return its parameters."""
-        deadline = time.monotonic() + (timeout or self.timeout)
-        while True:
-            for m in self._events:
-                params = m.get("params", {})
-                if (m.get("method") == event and m.get("sessionId") == session
-                        and all(params.get(k) == v for k, v in match.items())):
-                    return params
-            if not self._receive(deadline):
-                raise CDPError(f"no {event} within {timeout or self.timeout:.0f} s")
-
-    def drain(self, seconds: float) -> list[dict]:
-        """Collect events for ``seconds``; return (and forget) every event received so far."""
-        deadline = time.monotonic() + seconds
-        while self._receive(deadline):
-            pass
-        events, self._events = [m for m in self._events if "method" in m], [m for m in self._events if "id" in m]
-        return events
-
-
-# Runs in the page: wait for every image, then report what the checks need.
-_COLLECT = """
-(async () => {
+# Runs in the loaded page: waits for images, MathJax and widgets, then reports what the checks need.
+COLLECT = """async ([timeout, allow, widgetView, colab]) => {
+  const later = (ms, value) => new Promise(ok => setTimeout(() => ok(value), ms));
   const imgs = Array.from(document.images);
-  for (const img of imgs) img.loading = 'eager';  // lazy images below the fold would never load
-  await Promise.all(imgs.map(img => img.complete ? null : new Promise(done => {
-    img.addEventListener('load', done, {once: true});
-    img.addEventListener('error', done, {once: true});
-    setTimeout(done, %(timeout_ms)d);
-  })));
-  const parse = (s, pick) => { try { return pick(JSON.parse(s.textContent)); } catch (e) { return 'error: ' + e; } };
-  const scripts = type => Array.from(document.querySelectorAll(`script[type="${type}"]`));
-  return {
-    images: imgs.map(img => ({src: img.getAttribute('src'), width: img.naturalWidth, height: img.naturalHeight,
-                              figure: img.closest('.cell_output') !== null})),
-    widget_states: scripts('%(state)s').map(s => parse(s, j => Object.keys(j.state))),
-    widget_views: scripts('%(view)s').map(s => parse(s, j => j.model_id)),
-    colab_links: Array.from(document.querySelectorAll('a[href^="%(colab)s"]')).map(a => a.getAttribute('href')),
-  };
-})()
-"""
+  imgs.forEach(img => img.loading = 'eager');  // lazy images below the fold would never load
+  await Promise.race([later(timeout), Promise.all(imgs.map(img => img.decode().catch(() => null)))]);
+  const math = document.querySelector('.math') !== null, mj = window.MathJax;
+  const mathjax = !math ? 'no math' : !(mj && mj.startup && mj.startup.promise) ? 'MathJax did not load'
+    : await Promise.race([mj.startup.promise.then(() => 'typeset', e => 'failed: ' + e), later(timeout, 'timeout')]);
+  const views = Array.from(document.querySelectorAll(`script[type="${widgetView}"]`));
+  const shown = v => { const p = v.previousElementSibling;  // where the HTML manager renders a view
+                       return !!(p && p.classList.contains('widget-subarea') && p.childElementCount); };
+  for (const t0 = Date.now(); views.some(v => !shown(v)) && Date.now() - t0 < timeout;) await later(200);
+  // Fonts are requested once laid-out text uses them; wait for them so that their errors are seen every time.
+  await new Promise(ok => requestAnimationFrame(() => requestAnimationFrame(ok)));
+  await Promise.race([document.fonts.ready, later(timeout)]);
+  const skip = 'pre, code, kbd, samp, script, style, textarea, template, noscript, mjx-container, .highlight';
+  const texts = [], walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n; (n = walk.nextNode());) if (n.data.trim() && !n.parentElement.closest(skip)) texts.push(n.data);
+  // The culprit of sideways scrolling: the first element sticking out whose parent does not, outside scroll boxes.
+  const el = document.scrollingElement, right = e => e.getBoundingClientRect().right > el.clientWidth + 1;
+  const boxed = e => { for (let a = e.parentElement; a && a !== document.body; a = a.parentElement)
+                         if (getComputedStyle(a).overflowX !== 'visible') return true;
+                       return false; };
+  const wide = Array.from(document.body.querySelectorAll('*')).find(
+    e => right(e) && !right(e.parentElement) && !boxed(e));
+  return {texts, mathjax, math_shown: document.querySelectorAll('mjx-container').length,
+    widgets: views.map(shown), scroll_width: el.scrollWidth, client_width: el.clientWidth,
+    widest: wide ? wide.tagName.toLowerCase() + Array.from(wide.classList).map(c => '.' + c).join('') : '',
+    colab: Array.from(document.querySelectorAll(`a[href^="${colab}"]`)).map(a => a.getAttribute('href')),
+    images: imgs.map(img => ({src: img.currentSrc || img.src, natural: [img.naturalWidth, img.naturalHeight],
+      width: img.getBoundingClientRect().width, allowed: !!img.closest(allow),
+      figure: !!img.closest('.cell_output') && !img.closest('.widget-subarea')}))};  // not a widget's own image
+}"""
 
 
-def _error_events(events: list[dict]) -> list[tuple[str, str | None]]:
-    """(message, source URL) of the error events among ``events``."""
-    errors = []
-    for e in events:
-        method, p = e.get("method"), e.get("params", {})
-        if method == "Runtime.exceptionThrown":
-            d = p["exceptionDetails"]
-            frames = (d.get("stackTrace") or {}).get("callFrames") or [{}]
-            text = (d.get("exception") or {}).get("description") or d.get("text", "")
-            message = text.splitlines()[0] if text else "uncaught exception"
-            errors.append((message, frames[0].get("url") or d.get("url")))
-        elif method == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert"):
-            text = " ".join(str(a.get("value", a.get("description", ""))) for a in p.get("args", ()))
-            frames = (p.get("stackTrace") or {}).get("callFrames") or [{}]
-            errors.append((text, frames[0].get("url")))
-        elif method == "Log.entryAdded" and p["entry"].get("level") == "error":
-            errors.append((p["entry"].get("text", ""), p["entry"].get("url")))
-    return errors
-
-
-def inspect_page(browser: Browser, url: str, screenshot: Path | None = None,
-                 width: int = 1280, height: int = 900, settle: float = 0.5) -> Facts:
-    """Open ``url`` in a fresh tab, collect the :class:`Facts`, optionally save a full-page PNG."""
-    target = browser.call("Target.createTarget", {"url": "about:blank"})["targetId"]
-    session = browser.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+def inspect(context, url: str, shot: Path) -> dict:
+    """Open ``url`` in a new tab of ``context``; COLLECT's facts plus ``errors``; save a screenshot."""
+    page, errors = context.new_page(), []
+    page.on("console", lambda m: m.type == "error" and errors.append((m.text, m.location.get("url", ""))))
+    page.on("pageerror", lambda e: errors.append(
+        (str(e), (re.findall(r"(?:https?|file)://[^\s):]+", e.stack or "") or [""])[0])))
     try:
-        for domain in ("Page", "Runtime", "Log"):
-            browser.call(f"{domain}.enable", session=session)
-        browser.call("Page.setLifecycleEventsEnabled", {"enabled": True}, session=session)
-        browser.call("Emulation.setDeviceMetricsOverride",
-                     {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}, session=session)
-        browser.drain(0)  # forget about:blank's events
-        nav = browser.call("Page.navigate", {"url": url}, session=session)
-        if nav.get("errorText"):
-            return Facts(load_error=nav["errorText"])
-        # The load event of this navigation (its loaderId), not a late one of about:blank.
-        browser.wait_for("Page.lifecycleEvent", session, name="load", loaderId=nav.get("loaderId"))
-        collect = _COLLECT % {"timeout_ms": int(browser.timeout * 1000), "state": WIDGET_STATE,
-                              "view": WIDGET_VIEW, "colab": COLAB}
-        result = browser.call("Runtime.evaluate", {"expression": collect, "awaitPromise": True,
-                                                   "returnByValue": True}, session=session)
-        if "exceptionDetails" in result:
-            raise CDPError(f"collecting facts on {url} failed: {result['exceptionDetails'].get('text')}")
-        facts = Facts(**result["result"]["value"])
-        if screenshot is not None:
-            size = browser.call("Page.getLayoutMetrics", session=session)["cssContentSize"]
-            clip = {"x": 0, "y": 0, "width": width, "height": min(size["height"], SCREENSHOT_MAX_HEIGHT), "scale": 1}
-            png = browser.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True,
-                                                          "clip": clip}, session=session)["data"]
-            screenshot.parent.mkdir(parents=True, exist_ok=True)
-            tmp = screenshot.with_name(f".{screenshot.name}.tmp")
-            tmp.write_bytes(base64.b64decode(png))
-            os.replace(tmp, screenshot)  # atomic: never a half-written screenshot
-        events = browser.drain(settle)
-        facts.errors = _error_events([e for e in events if e.get("sessionId") == session])
-        return facts
+        page.goto(url, wait_until="load", timeout=TIMEOUT_MS)
+        facts = page.evaluate(COLLECT, [TIMEOUT_MS // 2, ALLOW_SMALL_TEXT, WIDGET_VIEW, COLAB])
+        height = min(page.evaluate("document.scrollingElement.scrollHeight"), SCREENSHOT_MAX_HEIGHT)
+        shot.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=shot, full_page=True, clip={"x": 0, "y": 0, "width": facts["client_width"],
+                                                         "height": height})
     finally:
-        browser.call("Target.closeTarget", {"targetId": target})
+        page.close()
+    return facts | {"errors": errors}
 
 
-# ----------------------------------------------------------------------------- the check
+def judge(facts: dict, width: int, html: Path, expect: dict) -> list[str]:
+    """Problems of one page at one width; the content checks run at the first of WIDTHS only."""
+    sources = {}  # console text -> where it came from; e.g. one 404 message for several missing files
+    for text, src in facts["errors"]:
+        if not src or src.startswith(BOOK):  # not an error inside a CDN library: the book cannot fix those
+            sources.setdefault(text, []).append(src)
+    problems = [f"console: {text} [{min(src)}" + (f" and {len(src) - 1} more]" if len(src) > 1 else "]")
+                for text, src in sources.items()]  # min: the same line whatever the order of the errors
+    if facts["scroll_width"] > facts["client_width"] + 1:
+        problems.append(f"at {width} px: scrolls sideways ({facts['scroll_width']} px wide; widest: {facts['widest']})")
+    if width != WIDTHS[0]:
+        return problems
+    text = "\n".join(facts["texts"])
+    problems += [f"raw Markdown table: {line[:70]}" for line in pipe_table_lines(text)]
+    problems += [f"unrendered TeX: {tex[:50]}" for tex in dict.fromkeys(unrendered_tex(text))]
+    if facts["mathjax"] not in ("no math", "typeset") or (facts["mathjax"] == "typeset" and not facts["math_shown"]):
+        problems.append(f"math not typeset: {facts['mathjax']}, {facts['math_shown']} mjx-container elements")
+    if not all(facts["widgets"]):
+        problems.append(f"{facts['widgets'].count(False)} of {len(facts['widgets'])} saved widgets not rendered")
+    problems += figure_problems(facts["images"], html)
+    figures = sum(i["figure"] for i in facts["images"])
+    if "figures" in expect and figures != expect["figures"]:
+        problems.append(f"{figures} figures, but the notebook has {expect['figures']} image outputs")
+    if "colab" in expect and facts["colab"] != [expect["colab"]]:
+        problems.append(f"Colab link should be {expect['colab']}, the page has {facts['colab'] or 'none'}")
+    return problems
 
 
-def expectations(root: Path, pages: list[str], config: dict) -> dict[str, Expectation]:
-    """Per page, what it must show; notebooks are read from ``root``."""
-    repo = config.get("repository", {})
-    out = {}
-    for page in pages:
-        source = root / f"{page}.ipynb"
-        if source.is_file():
-            colab = colab_url(repo.get("url", ""), repo.get("branch", "main"), page)
-            out[page] = notebook_expectation(json.loads(source.read_text()), colab)
-        else:
-            out[page] = Expectation()
-    return out
+def figure_problems(images: list[dict], html: Path) -> list[str]:
+    """Broken images, and figures whose SMALLEST_FONT_PT text shows below MIN_TEXT_PX."""
+    problems = []
+    for img in images:
+        (w, h), src = img["natural"], img["src"].removeprefix(BOOK)
+        if not w or not h:
+            problems.append(f"image not shown: {src[:80]}")
+        elif img["figure"] and img["width"] and not img["allowed"] and min(w, h) >= ICON_PX:
+            inline = src.startswith("data:")
+            dpi = image_dpi(base64.b64decode(src.split(",", 1)[1]) if inline else (html / unquote(src)).read_bytes())
+            px = smallest_text_px(w, img["width"], dpi)
+            if px < MIN_TEXT_PX:
+                problems.append(f"figure text too small: {'an inline image' if inline else src[:40]} is {w}x{h} px "
+                                f"at {dpi:.0f} dpi, shown {img['width']:.0f} px wide: {SMALLEST_FONT_PT} pt text -> "
+                                f"{px:.1f} px (< {MIN_TEXT_PX})")
+    return problems
+
+
+# ----------------------------------------------------------------------------- the command
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The options, with ``pages`` as page names (paths under --html without ``.html``)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--html", type=Path, default=ROOT / "_build" / "html", help="the built book")
+    parser.add_argument("--pages", help="glob of pages under --html, e.g. 'book/0*.html' (default: _toc.yml's)")
+    parser.add_argument("--which", action="store_true", help="print the browser's path (exit 1 if none)")
+    args = parser.parse_args(argv)
+    if args.which:
+        return args
+    args.html = args.html.resolve()
+    if not args.html.is_dir():
+        parser.error(f"--html {args.html} is not a folder; build the book first (make book)")
+    if args.pages:
+        args.pages = sorted(str(p.relative_to(args.html).with_suffix("")) for p in args.html.glob(args.pages))
+        if not args.pages:
+            parser.error(f"--pages matches no file under {args.html}")
+    else:
+        import yaml  # Jupyter Book's dependency, needed only here
+        args.pages = book_pages(yaml.safe_load((ROOT / "_toc.yml").read_text()))
+    missing = [p + ".html" for p in args.pages if not (args.html / f"{p}.html").is_file()]
+    if missing:
+        parser.error(f"{args.html} lacks {', '.join(missing)}; build the book first (make book)")
+    return args
+
+
+def expectation(page: str) -> dict:
+    """What a chapter (a page built from ROOT/<page>.ipynb) must show: its figure count and Colab link."""
+    source = ROOT / f"{page}.ipynb"
+    if not source.is_file():
+        return {}
+    import yaml
+    repo = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]
+    owner_repo = repo["url"].removeprefix("https://github.com/").removesuffix(".git").strip("/")
+    return {"figures": notebook_figures(json.loads(source.read_text())),
+            "colab": f"{COLAB}/github/{owner_repo}/blob/{repo.get('branch', 'main')}/{page}.ipynb"}
+
+
+def check_page(page: str, contexts: dict, server: Server, html: Path) -> tuple[list[str], str]:
+    """Problems of ``page`` at every width (each once), and a summary of what it showed at the first."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    problems, expect, seen = [], expectation(page), {}
+    for width, context in contexts.items():
+        server.aborted.clear()
+        shot = html.parent / "screenshots" / f"{page.replace('/', '__')}@{width}.png"
+        try:
+            facts = inspect(context, f"{BOOK}{page}.html", shot)
+            problems += judge(facts, width, html, expect)
+            seen = seen or facts
+        except (PlaywrightError, OSError) as e:  # a page that times out or crashes fails; the others still run
+            problems.append(f"at {width} px: {type(e).__name__}: {str(e).splitlines()[0]}")
+        problems += [f"external request not served: {u}" for u, ref in server.aborted if ref.startswith(BOOK)]
+    widgets = seen.get("widgets", [])
+    summary = (f"{sum(i['figure'] for i in seen.get('images', ()))} figures, {seen.get('math_shown', 0)} formulas, "
+               f"{sum(widgets)}/{len(widgets)} widgets rendered" + (", Colab link" * bool(seen.get("colab"))))
+    return list(dict.fromkeys(problems)), summary
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", type=Path, default=ROOT, help="the book's source folder (holds _toc.yml)")
-    parser.add_argument("--html", type=Path, help="the built site (default: <root>/_build/html)")
-    parser.add_argument("--screenshots", type=Path, help="where to save PNGs (default: <root>/_build/screenshots)")
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds allowed per page step")
-    parser.add_argument("--which", action="store_true", help="print the browser that would be used and exit")
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
     try:
-        executable = find_browser()
+        browser_path = find_browser()
     except FileNotFoundError as e:
         print(f"check_site: {e}", file=sys.stderr)
-        return 2
+        return 1
     if args.which:
-        print(executable)
+        print(browser_path)
         return 0
+    from playwright.sync_api import sync_playwright  # only here: --which works without it
 
-    import yaml  # Jupyter Book's dependency; imported here so --which works without it
-
-    root = args.root.resolve()
-    html = (args.html or root / "_build" / "html").resolve()
-    shots = (args.screenshots or root / "_build" / "screenshots").resolve()
-    config = yaml.safe_load((root / "_config.yml").read_text())
-    pages = book_pages(yaml.safe_load((root / "_toc.yml").read_text()))
-    missing = [p for p in pages if not (html / f"{p}.html").is_file()]
-    if missing:
-        print(f"check_site: {html} lacks {', '.join(p + '.html' for p in missing)}; run `make book` first",
-              file=sys.stderr)
-        return 2
-    expect = expectations(root, pages, config)
-
-    tic = time.perf_counter()
-    failed, all_ignored = 0, {}
-    with Browser(executable, timeout=args.timeout) as browser:
-        version = browser.call("Browser.getVersion")["product"]
-        print(f"check_site: {len(pages)} pages of {html} in {version}; screenshots in {shots}")
-        for page in pages:
-            try:
-                shot = shots / f"{page.replace('/', '__')}.png"
-                facts = inspect_page(browser, (html / f"{page}.html").as_uri(), shot)
-            except CDPError as e:  # report the page and go on with the others
-                facts = Facts(load_error=str(e))
-            problems, ignored = judge(facts, expect[page])
-            for message in ignored:
-                all_ignored[message] = all_ignored.get(message, 0) + 1
-            e = expect[page]
-            summary = (f"{sum(i['figure'] for i in facts.images)} figures" if e.figures is not None else "page")
-            summary += f", widget state {len(e.widget_models)} models" if e.widget_models else ""
-            summary += ", Colab link" if e.colab else ""
-            print(f"  {'FAIL' if problems else 'ok  '} {page}: {summary}; {len(ignored)} external errors ignored")
+    tic, server = time.perf_counter(), Server(args.html, ROOT / "_build" / "cdn")
+    for p in args.pages:  # fetch the packages now, not while a page waits for them
+        for url in re.findall(r'(?:src|href)="(https://[^"]+)"', (args.html / f"{p}.html").read_text()):
+            if cdn_file(url):
+                server.package(cdn_file(url).spec)
+    failed = 0
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=browser_path, args=LAUNCH_ARGS)
+        contexts = {w: browser.new_context(viewport={"width": w, "height": 900}) for w in WIDTHS}
+        for context in contexts.values():
+            context.route("**/*", server.route)
+        print(f"check_site: {len(args.pages)} pages of {args.html} in Chromium {browser.version} at {WIDTHS} px; "
+              f"screenshots in {args.html.parent / 'screenshots'}")
+        for page in args.pages:
+            problems, summary = check_page(page, contexts, server, args.html)
+            failed += bool(problems)
+            print(f"  {'FAIL' if problems else 'ok  '} {page}: {summary}")
             for p in problems:
                 print(f"       - {p}")
-            failed += bool(problems)
-    if all_ignored:
-        print("ignored, because external hosts are unreachable by design (see tools/check_site.py):")
-        for message, pages_with_it in all_ignored.items():
-            print(f"  {pages_with_it} page(s): {message}")
-    print(f"check_site: {len(pages) - failed} of {len(pages)} pages pass ({time.perf_counter() - tic:.1f} s)")
+        browser.close()
+    for spec, why in server.failed.items():
+        print(f"check_site: npm could not fetch {spec}, so it was answered 404: {why}")
+    print(f"check_site: {len(args.pages) - failed} of {len(args.pages)} pages pass ({time.perf_counter() - tic:.1f} s)")
     return 1 if failed else 0
 
 
