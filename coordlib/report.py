@@ -367,6 +367,13 @@ def judge(claim: Claim, measured: Any, conditions: Mapping[str, Any] | None = No
     if not isinstance(claim, Claim):
         raise TypeError(f"expected a Claim, got {type(claim).__name__}")
     if measured is None:
+        # Nothing measured: "not tested", unless a precondition that was measured already failed.
+        pre = claim.precondition
+        if pre is not None and conditions and conditions.get(pre.measure) is not None:
+            holds, cond_text, cond_mean = _condition(claim, conditions)
+            if not holds:
+                return Judgement(claim, "not tested at this budget", cond_text, "not measured", cond_text, chapter,
+                                 None, cond_mean)
         return Judgement(claim, "not tested", "not measured", "not measured", None, chapter)
     holds, cond_text, cond_mean = _condition(claim, conditions)
     est_dict = None

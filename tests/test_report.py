@@ -444,3 +444,12 @@ def test_defined_tests_parses_functions_and_test_classes(tmp_path):
     assert report.missing_tests(ids, tmp_path) == ids[2:]
     with pytest.raises(ValueError, match="pytest id like"):
         report.missing_tests(["tests/test_a.py"], tmp_path)
+
+
+def test_unmeasured_claim_whose_measured_precondition_failed_is_not_tested_at_this_budget():
+    c = report.Claim("x", "s", "paper", "direction", "higher",
+                     precondition=report.Precondition("valid scenes", 0.5))
+    j = report.judge(c, None, {"valid scenes": 0.1})
+    assert j.verdict == "not tested at this budget" and "valid scenes 10.0%" in j.why
+    assert report.judge(c, None, {"valid scenes": 0.9}).verdict == "not tested"
+    assert report.judge(c, None).verdict == "not tested"
