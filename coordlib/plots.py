@@ -168,7 +168,7 @@ def paper_vs_ours(judgements, title: str = "The paper against this book", width:
                "not tested at this budget": "#e08214"}
     for ax, ((unit, is_diff), items) in zip(axes[:, 0], panels.items()):
         scale = 100.0 if unit == "%" else 1.0
-        for i, (label, _, paper, est, _, verdict, _) in enumerate(items):
+        for i, (label, _, paper, est, _, verdict, published) in enumerate(items):
             y = len(items) - 1 - i
             colour = colours.get(verdict, "black")
             mean = est["mean"] * scale
@@ -183,6 +183,8 @@ def paper_vs_ours(judgements, title: str = "The paper against this book", width:
                         alpha=0.9, zorder=2)
             if paper is not None and not is_diff:
                 ax.plot(paper * scale, y, "D", color="black", ms=7, mfc="none", mew=1.5, zorder=4)
+            elif isinstance(published, (list, tuple)) and not is_diff:  # a published range
+                ax.plot(np.asarray(published) * scale, [y, y], color="black", lw=1.5, marker="|", ms=12, zorder=4)
         if is_diff:
             ax.axvline(0, color="black", ls="--", lw=1)
         ax.set_yticks(range(len(items)), [_wrap(r[0]) for r in reversed(items)], fontsize=9)
@@ -193,7 +195,7 @@ def paper_vs_ours(judgements, title: str = "The paper against this book", width:
             ax.set_xscale("log")
         ax.tick_params(axis="x", labelsize=9)
         ax.grid(axis="x", alpha=0.3)
-    handles = [plt.Line2D([], [], marker="D", color="black", mfc="none", ls="", label="paper"),
+    handles = [plt.Line2D([], [], marker="D", color="black", mfc="none", ls="", label="paper (a range: |-|)"),
                plt.Line2D([], [], marker="o", color="#444444", ls="-", lw=3, alpha=0.7, label="ours: mean and 95% CI"),
                plt.Line2D([], [], marker=".", color="#444444", ls="", label="ours: one seed")]
     handles += [plt.Line2D([], [], color=c, lw=3, label=v) for v, c in colours.items()]
