@@ -81,7 +81,7 @@ def execute(path: str | Path, timeout: int = 3600, store: bool = True) -> float:
         timeout=timeout,
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent.resolve())}},
-        store_widget_state=False,
+        store_widget_state=True,  # nbclient needs it for Output widgets; strip_widgets drops it
     ).execute()
     seconds = time.perf_counter() - tic
     if store:

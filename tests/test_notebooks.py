@@ -150,7 +150,8 @@ def test_execute_stores_outputs_profile_and_hashes_but_no_widgets(tmp_path, monk
     monkeypatch.setenv("COORDLIB_PROFILE", "smoke")
     path = tmp_path / "tiny.ipynb"
     source = ("import ipywidgets, os\nfrom tqdm.auto import tqdm\nprint(os.getcwd())\n"
-              "for _ in tqdm(range(3)): pass\nipywidgets.IntSlider(value=3)")
+              "for _ in tqdm(range(3)): pass\nout = ipywidgets.Output()\nwith out:\n    print('in a widget')\n"
+              "display(out)\nipywidgets.IntSlider(value=3)")
     _tiny_notebook(path, source)
     execute.execute(path)
     nb = nbformat.read(path, as_version=4)
