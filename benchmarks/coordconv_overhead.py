@@ -23,9 +23,19 @@ of load from other processes, since each repeat times the three back to back);
 the largest interquartile range / median of the three layers (a few percent is
 normal; more means the ratios are not to be trusted at the 5% level).
 
+``--breakdown`` also times, per shape, the pieces ``CoordConv2d`` adds to a
+plain convolution, each on its own (median ms, and as a fraction of plain):
+building the coordinate grid, the coordinate term's convolution forward +
+backward on a batch of one, the broadcast in-place add of the term onto the
+``(N, C', H', W')`` output, and the reduction of the output gradient over the
+batch that the add's backward does. The last two are one extra pass each over
+the output and its gradient; they are the floor of this formulation (only a
+fused "convolve and add" kernel would remove them).
+
 Usage::
 
     python benchmarks/coordconv_overhead.py                 # default: ~1 min on 2 cores
+    python benchmarks/coordconv_overhead.py --breakdown --threads 1   # where the overhead goes
     python benchmarks/coordconv_overhead.py --quick         # sanity run, a few seconds
     python benchmarks/coordconv_overhead.py --json out.json --repeats 30 --batch 32
 """
@@ -39,9 +49,11 @@ import sys
 import time
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from coordlib import ConcatCoordConv2d, CoordConv2d
+from coordlib.layers import coordinate_grid
 
 from _common import loadavg, write_json  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
 
@@ -114,14 +126,55 @@ def bench_shape(shape: tuple, batch: int, repeats: int, warmup: int) -> dict:
     }
 
 
+def _median_ms(fn, repeats: int, warmup: int) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3
+
+
+def breakdown_shape(shape: tuple, batch: int, repeats: int, warmup: int) -> dict:
+    """Median ms of each piece CoordConv2d adds to a plain convolution (see the module docstring)."""
+    _, cin, cout, k, stride, padding, h, w = shape
+    torch.manual_seed(0)
+    coord = CoordConv2d(cin, cout, k, stride, padding)
+    with torch.no_grad():
+        term = coord.coordinate_term(h, w)
+    out = torch.randn(batch, *term.shape[1:])
+    grad_out = torch.ones_like(out)
+    grid = coordinate_grid(h, w)
+    coord_weight = coord.weight[:, cin:].detach().clone().requires_grad_(True)
+
+    def term_step():
+        coord_weight.grad = None
+        F.conv2d(grid, coord_weight, None, stride, padding).backward(term)
+
+    return {
+        "grid": _median_ms(lambda: coordinate_grid(h, w), repeats, warmup),
+        "term_fwd_bwd": _median_ms(term_step, repeats, warmup),
+        "broadcast_add": _median_ms(lambda: out.add_(term), repeats, warmup),
+        "batch_reduction": _median_ms(lambda: grad_out.sum(0, keepdim=True), repeats, warmup),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=None, help="timed repeats per layer (default 50, quick 3)")
     parser.add_argument("--batch", type=int, default=None, help="batch size (default 32, quick 4)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps per layer first (default 5, quick 1)")
     parser.add_argument("--quick", action="store_true", help="fast sanity run: small batch, few repeats")
+    parser.add_argument("--breakdown", action="store_true", help="also time the pieces CoordConv2d adds")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--json", metavar="PATH", help="also write the numbers to PATH (atomically)")
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error("--threads must be >= 1")
+        torch.set_num_threads(args.threads)
 
     repeats = args.repeats if args.repeats is not None else (3 if args.quick else 50)
     batch = args.batch if args.batch is not None else (4 if args.quick else 32)
@@ -158,6 +211,18 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['paired_ratio_coordconv_plain']:6.3f} {r['noise_iqr_over_median']:6.1%}{goal}",
             flush=True,
         )
+    if args.breakdown:
+        print()
+        pieces = ("grid", "term_fwd_bwd", "broadcast_add", "batch_reduction")
+        head = f"{'shape':<30} " + " ".join(f"{p:>15}" for p in pieces) + f" {'sum/plain':>9}"
+        print(head + "   (median ms, fraction of plain)")
+        print("-" * len(head))
+        for shape, r in zip(SHAPES, results):
+            parts = breakdown_shape(shape, batch, repeats, warmup)
+            r["breakdown_ms"] = parts
+            plain_ms = r["median_ms"]["plain"]
+            cells = " ".join(f"{parts[p]:7.2f} ({parts[p] / plain_ms:5.1%})" for p in pieces)
+            print(f"{r['shape']:<30} {cells} {sum(parts.values()) / plain_ms:9.3f}", flush=True)
     elapsed = time.perf_counter() - started
     load_after = loadavg()
     print()
@@ -179,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
                 "repeats": repeats,
                 "warmup": warmup,
                 "quick": args.quick,
+                "breakdown": args.breakdown,
                 "goal_ratio": GOAL_RATIO,
                 "goal_shapes": [r["shape"] for r in results[:GOAL_SHAPES]],
                 "results": results,

@@ -52,8 +52,8 @@ def ref_coordconv(x, weight, bias, stride, padding, dilation, with_r):
 
 def tol(dtype):
     if dtype == torch.float64:
-        return dict(rtol=1e-12, atol=1e-12)
-    return dict(rtol=1e-5, atol=1e-5)
+        return {"rtol": 1e-12, "atol": 1e-12}
+    return {"rtol": 1e-5, "atol": 1e-5}
 
 
 # --------------------------------------------------------------------------- #
@@ -462,10 +462,10 @@ def test_coordconv_input_errors(cls, bad, exc, msg):
 
 @pytest.mark.parametrize("cls", [CoordConv2d, ConcatCoordConv2d])
 @pytest.mark.parametrize(
-    "kwargs", [dict(in_channels=0), dict(in_channels=-1), dict(out_channels=0), dict(out_channels=-2)]
+    "kwargs", [{"in_channels": 0}, {"in_channels": -1}, {"out_channels": 0}, {"out_channels": -2}]
 )
 def test_invalid_channel_arguments(cls, kwargs):
-    args = dict(in_channels=2, out_channels=3, kernel_size=3)
+    args = {"in_channels": 2, "out_channels": 3, "kernel_size": 3}
     args.update(kwargs)
     name = next(iter(kwargs))
     with pytest.raises(ValueError, match=name):
@@ -492,7 +492,7 @@ def test_output_dtype_and_device(cls, dtype, device):
     assert out.dtype == dtype
     assert out.device == x.device
     ref = ref_coordconv(x, layer.weight, layer.bias, 1, 1, 1, True)
-    torch.testing.assert_close(out, ref, **tol(dtype) if device == "cpu" else dict(rtol=1e-3, atol=1e-3))
+    torch.testing.assert_close(out, ref, **tol(dtype) if device == "cpu" else {"rtol": 1e-3, "atol": 1e-3})
 
 
 @pytest.mark.parametrize("cls", [CoordConv2d, ConcatCoordConv2d])
@@ -567,3 +567,505 @@ def test_zero_init_1x1_coordconv_learns_x_channel():
     assert first > 0.3
     assert final < 1e-4, final
     torch.testing.assert_close(layer.weight.detach().flatten(), torch.tensor([0.0, 1.0, 0.0]), rtol=0, atol=2e-2)
+
+
+# =========================================================================== #
+# The layer family: CoordConv1d, CoordConv2d, CoordConv3d, CoordConvTranspose2d
+# =========================================================================== #
+# The reference for the whole family, independent of coordlib: coordinates from
+# the formula 2 i / (n - 1) - 1 (0 for n == 1), inserted after each group's
+# channels, then torch's own nn.ConvNd / nn.ConvTranspose2d (with its own
+# padding_mode handling) loaded with the layer's state dict.
+from coordlib.layers import CoordConv1d, CoordConv3d, CoordConvTranspose2d, coordinate_grid, coordinates
+
+FAMILY = {
+    "1d": (CoordConv1d, nn.Conv1d, 1),
+    "2d": (CoordConv2d, nn.Conv2d, 2),
+    "3d": (CoordConv3d, nn.Conv3d, 3),
+    "t2d": (CoordConvTranspose2d, nn.ConvTranspose2d, 2),
+}
+
+
+def ref_coords(size, with_r, dtype=torch.float64):
+    """(1, d[+1], *size): channel k varies along spatial axis -(k+1); r = |x| (1-D) or the Euclidean norm."""
+    axes = [torch.zeros(1, dtype=torch.float64) if n == 1 else 2 * torch.arange(n, dtype=torch.float64) / (n - 1) - 1
+            for n in size]
+    mesh = torch.meshgrid(*axes, indexing="ij")  # mesh[a] varies along spatial axis a
+    chans = list(reversed(mesh))
+    if with_r:
+        chans.append(torch.sqrt(sum(c * c for c in chans)))
+    return torch.stack(chans).unsqueeze(0).to(dtype)
+
+
+def ref_input(x, with_r, groups=1):
+    """The concatenated input: the coordinates after each group's channels."""
+    grid = ref_coords(x.shape[2:], with_r, x.dtype).expand(x.shape[0], *([-1] * (x.dim() - 1)))
+    parts = []
+    for xg in x.chunk(groups, dim=1):
+        parts += [xg, grid]
+    return torch.cat(parts, dim=1)
+
+
+def ref_module(layer):
+    """torch's own convolution over the concatenated channels, holding the layer's parameters."""
+    kind = {CoordConv1d: "1d", CoordConv2d: "2d", CoordConv3d: "3d", CoordConvTranspose2d: "t2d"}[type(layer)]
+    _, torch_cls, _ = FAMILY[kind]
+    total_in = layer.in_channels + layer.groups * layer.extra_channels
+    common = {"stride": layer.stride, "padding": layer.padding, "dilation": layer.dilation, "groups": layer.groups,
+                  "bias": layer.bias is not None, "padding_mode": layer.padding_mode}
+    if kind == "t2d":
+        common["output_padding"] = layer.output_padding
+    ref = torch_cls(total_in, layer.out_channels, layer.kernel_size, **common).to(layer.weight.dtype)
+    ref.load_state_dict(layer.state_dict())  # strict: same names, same shapes
+    return ref
+
+
+def make_layer(kind, cin, cout, k, with_r, dtype=torch.float64, **kwargs):
+    cls = FAMILY[kind][0]
+    return cls(cin, cout, k, with_r=with_r, dtype=dtype, **kwargs)
+
+
+def check_forward_backward(layer, x, forward_kwargs=None, ref_kwargs=None):
+    """Output and gradients (input, weight, bias) equal those of torch's layer on the concatenated input."""
+    ref = ref_module(layer)
+    x1 = x.clone().requires_grad_(True)
+    x2 = x.clone().requires_grad_(True)
+    out = layer(x1, **(forward_kwargs or {}))
+    expected = ref(ref_input(x2, layer.with_r, layer.groups), **(ref_kwargs or {}))
+    assert out.shape == expected.shape and out.dtype == x.dtype
+    t = tol(x.dtype)
+    torch.testing.assert_close(out, expected, **t)
+    g = torch.randn_like(out)
+    out.backward(g)
+    expected.backward(g)
+    wt = dict(t, atol=t["atol"] * 10)  # weight gradients sum over many positions
+    torch.testing.assert_close(x1.grad, x2.grad, **t)
+    torch.testing.assert_close(layer.weight.grad, ref.weight.grad, **wt)
+    if layer.bias is not None:
+        torch.testing.assert_close(layer.bias.grad, ref.bias.grad, **wt)
+    return out
+
+
+def test_ref_coords_agrees_with_the_book_reference():
+    """The family reference and the 2-D reference above describe the same grid."""
+    for h, w in [(1, 1), (4, 7), (5, 1)]:
+        for with_r in (False, True):
+            torch.testing.assert_close(ref_coords((h, w), with_r), ref_grid(h, w, with_r, torch.float64),
+                                       rtol=0, atol=1e-15)
+
+
+# --------------------------------------------------------------------------- #
+# Existing callers: bit-identical behaviour
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("with_r", [False, True])
+@pytest.mark.parametrize("bias", [False, True])
+def test_coordconv2d_positional_callers_are_bit_identical(bias, with_r):
+    """(in, out, k, stride, padding, dilation, bias, with_r) callers: the same init (RNG stream)
+    as nn.Conv2d over the concatenated channels, and the same two convolutions and in-place add
+    as before (chapters' stored numbers depend on both)."""
+    extra = 3 if with_r else 2
+    torch.manual_seed(3)
+    layer = CoordConv2d(3, 5, 3, 2, 1, 1, bias, with_r)
+    after_layer = torch.randn(4)
+    torch.manual_seed(3)
+    conv = nn.Conv2d(3 + extra, 5, 3, 2, 1, 1, bias=bias)
+    assert torch.equal(torch.randn(4), after_layer), "construction must draw exactly what nn.Conv2d draws"
+    assert torch.equal(layer.weight, conv.weight)
+    if bias:
+        assert torch.equal(layer.bias, conv.bias)
+    x = torch.randn(4, 3, 11, 9)
+    grid = coordinate_grid(11, 9, with_r)
+    expected = F.conv2d(x, layer.weight[:, :3], layer.bias, (2, 2), (1, 1), (1, 1)).add_(
+        F.conv2d(grid, layer.weight[:, 3:], None, (2, 2), (1, 1), (1, 1))
+    )
+    assert torch.equal(layer(x), expected)
+
+
+def test_coordinate_grid_is_coordinates_of_two_sizes():
+    for with_r in (False, True):
+        assert torch.equal(coordinate_grid(5, 3, with_r), coordinates((5, 3), with_r))
+    assert coordinates((4,), True).shape == (1, 2, 4)
+    assert coordinates((2, 3, 4), True).shape == (1, 4, 2, 3, 4)
+    with pytest.raises(ValueError, match="1 to 3 spatial sizes, got 4"):
+        coordinates((2, 2, 2, 2))
+
+
+# --------------------------------------------------------------------------- #
+# AddCoords in 1-D and 3-D
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("with_r", [False, True])
+@pytest.mark.parametrize("dims,size", [(1, (7,)), (1, (1,)), (3, (3, 4, 5)), (3, (1, 2, 1)), (2, (3, 1))])
+def test_addcoords_dims_values(dims, size, with_r):
+    x = torch.randn(2, 3, *size, dtype=torch.float64)
+    out = AddCoords(with_r, dims=dims)(x)
+    assert out.shape == (2, 3 + dims + with_r, *size)
+    assert torch.equal(out[:, :3], x)
+    torch.testing.assert_close(out[:, 3:], ref_coords(size, with_r).expand(2, *([-1] * (dims + 1))),
+                               rtol=0, atol=1e-14)
+    assert AddCoords(with_r, dims=dims).extra_channels == dims + with_r
+
+
+def test_addcoords_1d_r_is_abs_x_and_3d_r_is_norm():
+    out1 = AddCoords(True, dims=1)(torch.zeros(1, 0, 5))
+    assert torch.equal(out1[0, 1], torch.tensor([1.0, 0.5, 0.0, 0.5, 1.0]))
+    out3 = AddCoords(True, dims=3)(torch.zeros(1, 0, 3, 3, 3, dtype=torch.float64))
+    x, y, z, r = out3[0]
+    assert torch.equal(x[0, 0], torch.tensor([-1.0, 0.0, 1.0], dtype=torch.float64))  # along W
+    assert torch.equal(y[0, :, 0], torch.tensor([-1.0, 0.0, 1.0], dtype=torch.float64))  # along H
+    assert torch.equal(z[:, 0, 0], torch.tensor([-1.0, 0.0, 1.0], dtype=torch.float64))  # along D
+    assert r[1, 1, 1].item() == 0.0 and r[0, 0, 0].item() == pytest.approx(math.sqrt(3.0), abs=1e-15)
+
+
+@pytest.mark.parametrize(
+    "dims,bad,layout", [(1, torch.zeros(2, 3), "(N, C, L)"), (3, torch.zeros(1, 2, 3, 4), "(N, C, D, H, W)")]
+)
+def test_addcoords_dims_shape_errors(dims, bad, layout):
+    with pytest.raises(ValueError, match=re.escape(layout)):
+        AddCoords(dims=dims)(bad)
+
+
+@pytest.mark.parametrize("dims", [0, 4, "2"])
+def test_addcoords_invalid_dims(dims):
+    with pytest.raises(ValueError, match=r"dims to be 1, 2 or 3, got"):
+        AddCoords(dims=dims)
+
+
+# --------------------------------------------------------------------------- #
+# Exactness of the family: outputs and gradients, float32 and float64
+# --------------------------------------------------------------------------- #
+# kind, in, out, kernel, size, kwargs
+FAMILY_CONFIGS = [
+    ("1d", 2, 3, 3, (9,), {"padding": 1}),
+    ("1d", 3, 2, 4, (11,), {"stride": 2, "padding": 2, "dilation": 2, "bias": False}),
+    ("1d", 1, 2, 3, (1,), {"padding": 1}),
+    ("1d", 2, 2, 2, (6,), {"padding": "same"}),
+    ("2d", 2, 3, (3, 2), (7, 5), {"stride": (2, 1), "padding": (1, 0)}),
+    ("2d", 3, 4, 3, (1, 6), {"padding": 1, "dilation": (1, 2), "bias": False}),
+    ("2d", 1, 2, 3, (5, 1), {"padding": (1, 1)}),
+    ("2d", 2, 1, 2, (4, 5), {"padding": "valid"}),
+    ("3d", 2, 3, 3, (3, 5, 4), {"padding": 1}),
+    ("3d", 1, 2, (1, 3, 2), (1, 4, 5), {"stride": (1, 2, 1), "padding": (0, 1, 1), "bias": False}),
+    ("3d", 2, 2, 3, (5, 3, 1), {"padding": (2, 1, 1), "dilation": (2, 1, 1)}),
+    ("t2d", 2, 3, 3, (5, 4), {"stride": 2, "padding": 1, "output_padding": 1}),
+    ("t2d", 3, 2, (2, 3), (1, 6), {"stride": (1, 2), "dilation": (2, 1), "bias": False}),
+    ("t2d", 1, 2, 3, (3, 1), {"stride": 3, "padding": (1, 0), "output_padding": (2, 1), "dilation": 2}),
+    ("t2d", 2, 2, 1, (4, 4), {}),
+]
+
+
+def _family_id(c):
+    kind, cin, cout, k, size, kw = c
+    extra = "-".join(f"{key}{val}" for key, val in kw.items())
+    return f"{kind}-{cin}to{cout}-k{k}-{'x'.join(map(str, size))}-{extra}".replace(" ", "")
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths:UserWarning")
+@pytest.mark.parametrize("with_r", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("cfg", FAMILY_CONFIGS, ids=[_family_id(c) for c in FAMILY_CONFIGS])
+def test_family_matches_concatenate_then_convolve(cfg, dtype, with_r):
+    torch.manual_seed(0)
+    kind, cin, cout, k, size, kwargs = cfg
+    layer = make_layer(kind, cin, cout, k, with_r, dtype=dtype, **kwargs)
+    ndim = FAMILY[kind][2]
+    assert layer.extra_channels == ndim + with_r
+    x = torch.randn(3, cin, *size, dtype=dtype)
+    check_forward_backward(layer, x)
+
+
+@pytest.mark.parametrize("kind", ["1d", "2d", "3d", "t2d"])
+def test_family_literal_contract_with_addcoords(kind):
+    """layer(x) == F.convNd(AddCoords(with_r, dims)(x), weight, bias, ...), with coordlib's own AddCoords."""
+    _cls, _, ndim = FAMILY[kind]
+    layer = make_layer(kind, 2, 3, 3, True, stride=2, padding=1)
+    x = torch.randn(2, 2, *([5] * ndim), dtype=torch.float64)
+    cat = AddCoords(True, dims=ndim)(x)
+    if kind == "t2d":
+        expected = F.conv_transpose2d(cat, layer.weight, layer.bias, 2, 1)
+    else:
+        expected = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[ndim](cat, layer.weight, layer.bias, 2, 1)
+    torch.testing.assert_close(layer(x), expected, rtol=1e-12, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- #
+# padding_mode: the coordinates are padded like the input
+# --------------------------------------------------------------------------- #
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths:UserWarning")
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular"])
+@pytest.mark.parametrize(
+    "kind,k,size,kwargs",
+    [
+        ("1d", 3, (7,), {"padding": 2}),
+        ("2d", 3, (5, 6), {"padding": (1, 2), "stride": (2, 1)}),
+        ("2d", (2, 4), (5, 7), {"padding": "same"}),  # asymmetric: the extra pixel goes right/bottom
+        ("2d", 3, (6, 5), {"padding": 2, "dilation": 2}),
+        ("3d", 3, (3, 4, 5), {"padding": (1, 1, 2)}),
+    ],
+    ids=["1d", "2d", "2d-same-even", "2d-dilated", "3d"],
+)
+def test_padding_modes_match_concatenate_then_pad(kind, k, size, kwargs, mode):
+    torch.manual_seed(0)
+    layer = make_layer(kind, 2, 3, k, True, padding_mode=mode, **kwargs)
+    assert layer.padding_mode == mode
+    x = torch.randn(2, 2, *size, dtype=torch.float64)
+    check_forward_backward(layer, x)
+
+
+def test_circular_padding_coordinate_term_wraps_around():
+    """Only the x weight is non-zero, a 1x3 kernel of ones: at the left border the padded
+    column is the *right* edge's x = +1 with circular padding (zeros: 0, replicate: -1)."""
+    out = {}
+    for mode in ("zeros", "replicate", "circular", "reflect"):
+        layer = CoordConv2d(1, 1, (1, 3), padding=(0, 1), bias=False, padding_mode=mode).double()
+        with torch.no_grad():
+            layer.weight.zero_()
+            layer.weight[0, 1] = 1.0  # the x channel
+        out[mode] = layer(torch.zeros(1, 1, 2, 5, dtype=torch.float64))[0, 0, 0, 0].item()
+    # x = [-1, -0.5, 0, 0.5, 1]: left column sees (pad, -1, -0.5)
+    assert out == pytest.approx({"zeros": -1.5, "replicate": -2.5, "circular": -0.5, "reflect": -2.0})
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_padding_modes_concat_reference_layer_agrees(mode):
+    torch.manual_seed(0)
+    a = CoordConv2d(2, 3, 3, padding=(1, 2), with_r=True, padding_mode=mode).double()
+    b = ConcatCoordConv2d(2, 3, 3, padding=(1, 2), with_r=True, padding_mode=mode).double()
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(2, 2, 5, 6, dtype=torch.float64)
+    torch.testing.assert_close(b(x), ref_module(a)(ref_input(x, True)), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(a(x), b(x), rtol=1e-12, atol=1e-12)
+
+
+def test_transposed_refuses_non_zero_padding_mode():
+    with pytest.raises(ValueError, match=r"padding_mode to be one of \('zeros',\), got 'reflect'"):
+        CoordConvTranspose2d(2, 3, 3, padding_mode="reflect")
+    with pytest.raises(ValueError, match="zeros"):  # torch refuses it too
+        nn.ConvTranspose2d(2, 3, 3, padding_mode="reflect")(torch.zeros(1, 2, 4, 4))
+
+
+# --------------------------------------------------------------------------- #
+# groups: each group sees its own copy of the coordinates
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("with_r", [False, True])
+@pytest.mark.parametrize(
+    "kind,cin,cout,groups,kwargs",
+    [
+        ("2d", 4, 6, 2, {"padding": 1}),
+        ("2d", 6, 6, 6, {"padding": 1, "stride": 2}),  # depthwise
+        ("2d", 4, 8, 4, {"padding": 1, "padding_mode": "reflect"}),
+        ("1d", 6, 3, 3, {"padding": 1}),
+        ("3d", 4, 2, 2, {"padding": 1}),
+        ("t2d", 4, 6, 2, {"stride": 2, "padding": 1, "output_padding": 1}),
+        ("t2d", 3, 3, 3, {"stride": 2}),  # depthwise transposed
+    ],
+)
+def test_groups_match_per_group_concatenation(kind, cin, cout, groups, kwargs, with_r):
+    torch.manual_seed(0)
+    layer = make_layer(kind, cin, cout, 3, with_r, groups=groups, **kwargs)
+    extra = layer.extra_channels
+    if kind == "t2d":
+        assert layer.weight.shape[:2] == (cin + groups * extra, cout // groups)
+    else:
+        assert layer.weight.shape[:2] == (cout, cin // groups + extra)
+    x = torch.randn(2, cin, *([5] * FAMILY[kind][2]), dtype=torch.float64)
+    check_forward_backward(layer, x)
+
+
+def test_groups_concat_reference_layer_agrees():
+    torch.manual_seed(0)
+    a = CoordConv2d(4, 6, 3, padding=1, with_r=True, groups=2).double()
+    b = ConcatCoordConv2d(4, 6, 3, padding=1, with_r=True, groups=2).double()
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(2, 4, 6, 7, dtype=torch.float64)
+    torch.testing.assert_close(a(x), b(x), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(b(x), ref_module(a)(ref_input(x, True, 2)), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["1d", "2d", "3d", "t2d"])
+@pytest.mark.parametrize(
+    "kwargs,msg",
+    [
+        ({"groups": 0}, "groups to be a positive int, got 0"),
+        ({"groups": 1.5}, "groups to be a positive int, got 1.5"),
+        ({"in_channels": 3, "groups": 2}, "in_channels divisible by groups=2, got in_channels=3"),
+        ({"out_channels": 5, "groups": 2}, "out_channels divisible by groups=2, got out_channels=5"),
+    ],
+)
+def test_groups_validation(kind, kwargs, msg):
+    args = {"in_channels": 4, "out_channels": 4, "kernel_size": 3}
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        FAMILY[kind][0](**args)
+
+
+# --------------------------------------------------------------------------- #
+# ConvTranspose2d: output_size
+# --------------------------------------------------------------------------- #
+def test_transposed_output_size_matches_torch():
+    torch.manual_seed(0)
+    layer = make_layer("t2d", 2, 3, 3, True, stride=(2, 3), padding=1)
+    x = torch.randn(2, 2, 4, 5, dtype=torch.float64)
+    for size in [(7, 13), (8, 15), [2, 3, 8, 14]]:
+        out = check_forward_backward(layer, x, {"output_size": size}, {"output_size": size})
+        assert tuple(out.shape[2:]) == tuple(size)[-2:]
+        layer.zero_grad()
+    with pytest.raises(ValueError, match=r"requested output size \[9, 13\].*from \[7, 13\] to \[8, 15\]"):
+        layer(x, output_size=(9, 13))
+    with pytest.raises(ValueError, match="output_size of 2 or 4 ints, got 3"):
+        layer(x, output_size=(1, 7, 13))
+
+
+# --------------------------------------------------------------------------- #
+# Argument validation, as nn.Conv2d's but stricter and with precise messages
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("kind", ["1d", "2d", "3d", "t2d"])
+@pytest.mark.parametrize(
+    "name,value,exc,msg",
+    [
+        ("kernel_size", 0, ValueError, "kernel_size to be a positive int or a tuple of {d} positive ints, got 0"),
+        ("kernel_size", -3, ValueError, "kernel_size to be a positive int or a tuple of {d} positive ints, got -3"),
+        ("kernel_size", 2.5, TypeError, "kernel_size to be a positive int"),
+        ("kernel_size", True, TypeError, "kernel_size to be a positive int"),
+        ("kernel_size", (3,) * 4, ValueError, "got 4 values"),
+        ("stride", 0, ValueError, "stride to be a positive int or a tuple of {d} positive ints, got 0"),
+        ("stride", -1, ValueError, "stride to be a positive int"),
+        ("padding", -1, ValueError, "padding to be a non-negative int or a tuple of {d} non-negative ints, got -1"),
+        ("dilation", 0, ValueError, "dilation to be a positive int or a tuple of {d} positive ints, got 0"),
+        ("padding_mode", "mirror", ValueError, "padding_mode to be one of"),
+    ],
+)
+def test_geometry_validation(kind, name, value, exc, msg):
+    cls, _, d = FAMILY[kind]
+    with pytest.raises(exc, match=re.escape(msg.format(d=d))):
+        cls(2, 3, **{"kernel_size": 3, name: value})
+
+
+@pytest.mark.parametrize("kind", ["1d", "2d", "3d"])
+def test_padding_strings_validation(kind):
+    cls = FAMILY[kind][0]
+    with pytest.raises(ValueError, match=r"padding 'same', 'valid' or non-negative ints, got 'full'"):
+        cls(2, 3, 3, padding="full")
+    with pytest.raises(ValueError, match=r"padding='same' is not supported for strided convolutions"):
+        cls(2, 3, 3, stride=2, padding="same")
+    assert cls(2, 3, 3, padding="valid").padding == "valid"
+
+
+def test_transposed_validation():
+    with pytest.raises(TypeError, match="padding to be a non-negative int"):
+        CoordConvTranspose2d(2, 3, 3, padding="same")
+    with pytest.raises(ValueError, match=r"output_padding smaller than stride or dilation.*\(2, 2\)"):
+        CoordConvTranspose2d(2, 3, 3, stride=2, output_padding=2)
+    CoordConvTranspose2d(2, 3, 3, stride=1, dilation=2, output_padding=1)  # smaller than dilation: allowed
+
+
+def test_tuple_geometry_and_numpy_ints_are_accepted():
+    np = pytest.importorskip("numpy")
+    layer = CoordConv3d(2, 3, [np.int64(3), 1, 2], stride=(1, 2, 1), padding=np.int32(1))
+    assert layer.kernel_size == (3, 1, 2) and layer.stride == (1, 2, 1) and layer.padding == (1, 1, 1)
+    assert all(type(v) is int for v in layer.kernel_size + layer.padding)
+
+
+# --------------------------------------------------------------------------- #
+# Factory kwargs, parameters, state dicts, initialisation
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("kind", ["1d", "2d", "3d", "t2d"])
+def test_factory_kwargs(kind):
+    cls = FAMILY[kind][0]
+    layer = cls(2, 3, 3, dtype=torch.float64)
+    assert layer.weight.dtype == torch.float64 and layer.bias.dtype == torch.float64
+    meta = cls(2, 3, 3, device="meta", with_r=True)
+    assert meta.weight.device.type == "meta"
+    x = torch.empty(4, 2, *([6] * FAMILY[kind][2]), device="meta")
+    out = meta(x)
+    assert out.device.type == "meta" and out.shape[:2] == (4, 3)
+
+
+@pytest.mark.parametrize("kind", ["1d", "2d", "3d", "t2d"])
+@pytest.mark.parametrize("with_r", [False, True])
+def test_family_init_and_state_dict_match_torch_layout(kind, with_r):
+    """Same RNG draws, values and state dict as torch's layer over the concatenated channels."""
+    cls, torch_cls, d = FAMILY[kind]
+    torch.manual_seed(5)
+    layer = cls(4, 6, 3, with_r=with_r, groups=2)
+    torch.manual_seed(5)
+    ref = torch_cls(4 + 2 * (d + with_r), 6, 3, groups=2)
+    assert torch.equal(layer.weight, ref.weight) and torch.equal(layer.bias, ref.bias)
+    assert list(layer.state_dict()) == list(ref.state_dict()) == ["weight", "bias"]
+    layer.load_state_dict(ref.state_dict())
+    torch.manual_seed(6)
+    layer.reset_parameters()
+    torch.manual_seed(6)
+    ref.reset_parameters()
+    assert torch.equal(layer.weight, ref.weight) and torch.equal(layer.bias, ref.bias)
+
+
+def test_extra_repr_shows_non_default_options():
+    text = repr(CoordConv2d(4, 4, 3, groups=2, padding_mode="circular", with_r=True))
+    assert "groups=2" in text and "padding_mode='circular'" in text and "with_r=True" in text
+    assert "groups" not in repr(CoordConv2d(4, 4, 3))
+    assert "output_padding=(1, 1)" in repr(CoordConvTranspose2d(2, 2, 3, stride=2, output_padding=1))
+
+
+@pytest.mark.parametrize("kind", ["1d", "2d", "3d", "t2d"])
+def test_family_input_errors(kind):
+    cls, _, d = FAMILY[kind]
+    layer = cls(3, 2, 3)
+    layout = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}[d]
+    with pytest.raises(ValueError, match=re.escape(layout)):
+        layer(torch.zeros(1, 3, *([4] * (d + 1))))
+    with pytest.raises(ValueError, match=r"expected 3 input channels .* got 5 channels"):
+        layer(torch.zeros(1, 5, *([4] * d)))
+    with pytest.raises(TypeError, match="floating"):
+        layer(torch.zeros(1, 3, *([4] * d), dtype=torch.int64))
+
+
+# --------------------------------------------------------------------------- #
+# No concatenation, the coordinate term on a batch of one
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("kind", ["1d", "2d", "3d", "t2d"])
+def test_family_never_concatenates(monkeypatch, kind):
+    layer = make_layer(kind, 2, 4, 3, True, padding=1, groups=2)
+    x = torch.randn(4, 2, *([5] * FAMILY[kind][2]), dtype=torch.float64)
+    expected = ref_module(layer)(ref_input(x, True, 2))
+
+    def boom(*args, **kwargs):
+        raise AssertionError("must not concatenate onto the batch")
+
+    for name in ("cat", "concat", "concatenate"):
+        monkeypatch.setattr(coordlib.layers.torch, name, boom)
+    out = layer(x)
+    out.sum().backward()
+    monkeypatch.undo()
+    torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["1d", "3d", "t2d"])
+def test_family_coordinate_term_is_batch_of_one(kind):
+    layer = make_layer(kind, 2, 3, 3, True, padding=1)
+    d = FAMILY[kind][2]
+    x = torch.randn(4, 2, *([5] * d), dtype=torch.float64)
+    term = layer.coordinate_term(*([5] * d), dtype=torch.float64)
+    assert term.shape == (1, *layer(x).shape[1:])
+    zero_input = layer(torch.zeros_like(x))
+    bias = layer.bias.view(1, -1, *([1] * d))
+    torch.testing.assert_close(zero_input, (term + bias).expand_as(zero_input), rtol=1e-12, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- #
+# Half precision keeps its dtype (CPU: torch runs float16 and bfloat16 convs)
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "f16"])
+@pytest.mark.parametrize("kind", ["1d", "2d", "3d", "t2d"])
+def test_half_precision_keeps_dtype(kind, dtype):
+    torch.manual_seed(0)
+    layer = make_layer(kind, 2, 3, 3, True, padding=1)
+    x = torch.randn(2, 2, *([6] * FAMILY[kind][2]), dtype=torch.float64)
+    expected = ref_module(layer)(ref_input(x, True))
+    half = layer.to(dtype)
+    xh = x.to(dtype).requires_grad_(True)
+    out = half(xh)
+    assert out.dtype == dtype
+    out.float().sum().backward()
+    assert xh.grad.dtype == dtype and half.weight.grad.dtype == dtype
+    loose = {"rtol": 5e-2, "atol": 5e-2} if dtype == torch.bfloat16 else {"rtol": 1e-2, "atol": 1e-2}
+    torch.testing.assert_close(out.double(), expected, **loose)
