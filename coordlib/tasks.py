@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import data, metrics
+from . import data, metrics, optim, release
 from .models import count_parameters
 from .train import fit, pick_device, seed_everything
 
@@ -113,7 +113,10 @@ def run(
     batch_size: int,
     lr: float,
     weight_decay: float = 0.0,
-    betas: tuple[float, float] = (0.9, 0.999),
+    l2: float = 0.0,
+    lr_schedule: Callable[[int], float] | None = None,
+    betas: tuple[float, float] = release.ADAM["betas"],
+    eps: float = release.ADAM["eps"],
     stop_when_solved: bool = False,
     solved_on: tuple[str, ...] = ("train", "test"),
     eval_every: int = 1,
@@ -126,7 +129,13 @@ def run(
 
     The model is built after seeding, so ``seed`` fixes the initialisation, the
     data order and the split (for the uniform split). Adam with ``lr``,
-    ``betas`` and L2 ``weight_decay`` (the paper's sweep uses Adam and L2).
+    ``betas`` (default the release's (0.9, 0.99)) and ``eps``. ``l2`` is the
+    release's regularisation, ``l2 * sum(w^2)`` on convolution and linear
+    kernels only (:func:`coordlib.optim.param_groups`); ``weight_decay`` is
+    Adam's own decay on every parameter (biases and BatchNorm too), kept for
+    ablations; give one or the other. ``lr_schedule(epoch) -> multiplier``
+    (e.g. :func:`coordlib.optim.step_schedule`) scales the learning rate per
+    epoch; ``None`` keeps it constant.
     ``train_limit`` trains on a seeded subset of that many training examples
     (quick runs). After every ``eval_every`` epochs the test measures are recorded; with
     ``stop_when_solved``, training stops at the first evaluation where every part
@@ -137,6 +146,8 @@ def run(
     plain numbers ``train``, ``test``, ``params``, ``epochs``, ``train_seconds``,
     ``wall_seconds``, ``solved_at`` (epoch or ``None``) and ``curve``.
     """
+    if l2 and weight_decay:
+        raise ValueError("give l2 (the release's, kernels only) or weight_decay (Adam's, every parameter), not both")
     t = task(task_name)
     train_idx, test_idx = data.split(split, seed=seed)
     if train_limit is not None:  # a quick run (smoke profile): a seeded subset of the training examples
@@ -162,8 +173,11 @@ def run(
     history = fit(
         model, train_inputs, train_targets, t.loss,
         epochs=epochs, batch_size=batch_size, seed=seed, device=device,
-        optimizer=lambda p: torch.optim.Adam(p, lr=lr, betas=betas, weight_decay=weight_decay),
-        callback=callback, checkpoint=checkpoint, progress=progress, desc=f"{task_name}/{split}/seed {seed}",
+        optimizer=lambda p: (
+            optim.adam(model, lr, l2, betas=betas, eps=eps) if not weight_decay
+            else torch.optim.Adam(p, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+        ),
+        schedule=lr_schedule, callback=callback, checkpoint=checkpoint, progress=progress, desc=f"{task_name}/{split}/seed {seed}",
     )
     wall = time.perf_counter() - tic
     return RunResult(

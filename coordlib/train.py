@@ -154,6 +154,7 @@ def fit(
     callback: Callable[[int, nn.Module], Mapping | None] | None = None,
     progress: bool = True,
     desc: str = "train",
+    schedule: Callable[[int], float] | None = None,
 ) -> History:
     """Train ``model`` on in-memory tensors with minibatches, seeded and resumable.
 
@@ -169,6 +170,10 @@ def fit(
         callback: called after each epoch as ``callback(epoch, model)`` in eval
             mode under ``no_grad``; its mapping is recorded in the history, and a
             true ``"stop"`` entry ends training early (time-to-solution).
+        schedule: ``schedule(epoch) -> multiplier`` (0-based epoch) of every
+            parameter group's initial learning rate during that epoch (e.g.
+            :func:`coordlib.optim.step_schedule`); ``None`` keeps it constant.
+            Computed from the epoch alone, so a resumed run follows it too.
 
     Returns:
         the :class:`History`; the trained model is ``model`` itself.
@@ -182,6 +187,7 @@ def fit(
     inputs = inputs.to(device)
     targets = targets.to(device)
     opt = (optimizer or (lambda p: torch.optim.Adam(p, lr=lr)))(model.parameters())
+    base_lrs = [g.get("initial_lr", g["lr"]) for g in opt.param_groups]
 
     path = Path(checkpoint) if checkpoint is not None else None
     history = resume(path, model, opt, seed)
@@ -197,6 +203,9 @@ def fit(
         tic = time.perf_counter()
         torch.manual_seed(_epoch_seed(seed, epoch))  # dropout etc. reproducible per epoch
         order = torch.randperm(n, generator=torch.Generator().manual_seed(_epoch_seed(seed, epoch))).to(device)
+        if schedule is not None:
+            for g, base in zip(opt.param_groups, base_lrs):
+                g["lr"] = base * schedule(epoch)
         model.train()
         total = torch.zeros((), device=device)
         for begin in range(0, n, batch_size):
@@ -207,7 +216,10 @@ def fit(
             opt.step()
             total += loss.detach() * len(idx)
         elapsed += time.perf_counter() - tic
-        record = end_epoch(history, {"epoch": epoch + 1, "loss": float(total) / n, "seconds": elapsed}, model, callback)
+        record = {"epoch": epoch + 1, "loss": float(total) / n, "seconds": elapsed}
+        if schedule is not None:
+            record["lr"] = opt.param_groups[0]["lr"]
+        record = end_epoch(history, record, model, callback)
         bar.set_postfix(loss=f"{record['loss']:.4g}")
         done = epoch + 1 == epochs or history.stopped_early
         if path is not None and (done or (epoch + 1) % checkpoint_every == 0):

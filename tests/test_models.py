@@ -305,9 +305,9 @@ def test_conv_regressor_gap_averages():
 
 def test_classifier_channels_last_equals_contiguous_reference():
     torch.manual_seed(0)
-    model = CoordConvClassifier()
+    model = CoordConvClassifier()  # raw pixel coordinates, as released
     c = coords(5)
-    tile = scale_coords(c)[:, :, None, None].expand(-1, -1, CANVAS, CANVAS).contiguous()
+    tile = c.float()[:, :, None, None].expand(-1, -1, CANVAS, CANVAS).contiguous()
     assert tile.is_contiguous()
     with torch.no_grad():
         ref = model.net(tile).squeeze(1)
@@ -414,3 +414,64 @@ def test_onehot_gain_puts_the_max_next_to_the_hot_pixel(seed):
 
     assert near_share(1.0) < 0.01
     assert near_share(64.0) > 0.99
+
+
+# --- the release's initialisation, inputs and quadrant regressor ---------------------
+
+
+def test_models_default_to_release_init():
+    """Every model defaults to init="release": zero biases, he_normal-scaled kernels."""
+    import math
+
+    from coordlib.models import ConvRegressorQuadrant
+
+    torch.manual_seed(0)
+    for m in (DeconvNet(2, 3), CoordConvClassifier(), CoordConvRenderer(), CoordConvRegressor(),
+              ConvRegressor(), ConvRegressorGAP(), ConvRegressorQuadrant()):
+        for mod in m.modules():
+            if isinstance(mod, (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear)) or hasattr(
+                mod, "extra_channels"
+            ):
+                assert mod.bias is None or torch.count_nonzero(mod.bias) == 0
+        pyt = type(m)(init="pytorch") if not isinstance(m, DeconvNet) else DeconvNet(2, 3, init="pytorch")
+        biases = [mod.bias for mod in pyt.modules() if isinstance(mod, torch.nn.Conv2d) and mod.bias is not None]
+        assert any(torch.count_nonzero(b) > 0 for b in biases) or isinstance(m, DeconvNet)
+    big = DeconvNet(2, 3).net[3]  # 128 -> 128, 3x3 transposed: Keras fan_in = 9 * 128 (out channels)
+    assert isinstance(big, torch.nn.ConvTranspose2d)
+    assert big.weight.std().item() == pytest.approx(math.sqrt(2 / (9 * 128)), rel=0.03)
+
+
+def test_unknown_init_and_inputs_raise():
+    with pytest.raises(ValueError, match="init"):
+        CoordConvRegressor(init="xavier")
+    with pytest.raises(ValueError, match="inputs"):
+        CoordConvClassifier(inputs="normalised")
+
+
+def test_classifier_inputs_pixels_vs_scaled():
+    """``inputs="scaled"`` equals feeding the pixel model the scaled coordinates."""
+    torch.manual_seed(0)
+    pix = CoordConvClassifier()
+    sca = CoordConvClassifier(inputs="scaled")
+    sca.load_state_dict(pix.state_dict())
+    c = coords(3)
+    with torch.no_grad():
+        ref = pix.net(scale_coords(c)[:, :, None, None].expand(-1, -1, CANVAS, CANVAS)).squeeze(1)
+        torch.testing.assert_close(sca(c), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_quadrant_regressor_as_released():
+    """big_conv2: 10 convolutions of 16 channels (last 2), 2 BatchNorms, 64 -> 2 pixels, ReLU at the end."""
+    from coordlib.models import ConvRegressorQuadrant
+
+    m = ConvRegressorQuadrant().eval()
+    convs = [mod for mod in m.modules() if isinstance(mod, torch.nn.Conv2d)]
+    assert [c.kernel_size[0] for c in convs] == [5, 1, 3, 3, 3, 3, 1, 3, 3]
+    assert [c.stride[0] for c in convs] == [2, 1, 1, 2, 2, 2, 1, 2, 1]
+    assert [c.out_channels for c in convs] == [16] * 8 + [2]
+    assert sum(isinstance(mod, torch.nn.BatchNorm2d) for mod in m.modules()) == 2
+    assert count_parameters(m) == 12914
+    h = torch.zeros(2, 1, 64, 64)
+    h[:, 0, 5, 7] = 1
+    assert m.net(h).shape == (2, 2, 2, 2)
+    assert (m(h) >= 0).all()  # ReLU after the last convolution, then the average

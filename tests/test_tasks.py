@@ -306,3 +306,28 @@ def test_rendering_targets_are_binary_not_gray():
     gray = t.targets[idx] * (128 / 255)
     iou_gray = metrics.iou(torch.sigmoid(perfect), gray)
     assert torch.allclose(iou_gray, torch.full_like(iou_gray, 128 / 255), atol=1e-6)
+
+
+def test_run_release_optimiser(monkeypatch):
+    """l2 decays kernels only (biases untouched by it), the schedule sets each epoch's lr, betas default 0.99."""
+    thinned_split(monkeypatch)
+    seen = {}
+    real_adam = torch.optim.Adam
+
+    def spy(params, **kw):
+        opt = real_adam(params, **kw)
+        seen["groups"] = [(len(g["params"]), g["weight_decay"]) for g in opt.param_groups]
+        seen["betas"] = kw["betas"]
+        return opt
+
+    monkeypatch.setattr(torch.optim, "Adam", spy)
+    from coordlib import optim
+
+    r = tasks.run("classification", CoordConvClassifier, "quadrant", seed=0, epochs=3, batch_size=256,
+                  lr=5e-3, l2=1e-3, lr_schedule=optim.step_schedule(3), progress=False, device="cpu")
+    assert seen["betas"] == (0.9, 0.99)
+    assert seen["groups"] == [(5, pytest.approx(2e-3)), (5, 0.0)]  # 5 kernels, 5 biases
+    assert [p["lr"] for p in r.curve] == pytest.approx([5e-3, 5e-4, 5e-5])
+    with pytest.raises(ValueError, match="not both"):
+        tasks.run("classification", CoordConvClassifier, "quadrant", seed=0, epochs=1, batch_size=256,
+                  lr=5e-3, l2=1e-3, weight_decay=1e-3, progress=False, device="cpu")

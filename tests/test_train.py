@@ -222,3 +222,93 @@ def test_history_accessors():
     h.epochs = [{"epoch": 1, "loss": 2.0}, {"epoch": 2, "loss": 1.0, "acc": 0.5}]
     assert h.last == {"epoch": 2, "loss": 1.0, "acc": 0.5}
     assert h["acc"] == [None, 0.5]
+
+
+# --- coordlib.optim: the release's L2 and step schedule ----------------------------
+
+
+def _small_model():
+    from coordlib.layers import CoordConv2d
+
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        CoordConv2d(1, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+        torch.nn.Flatten(), torch.nn.Linear(4 * 6 * 6, 2),
+    )
+
+
+def test_param_groups_decay_kernels_only():
+    from coordlib import optim
+
+    model = _small_model()
+    groups = optim.param_groups(model, 1e-3)
+    decay, rest = groups
+    assert decay["weight_decay"] == pytest.approx(2e-3) and rest["weight_decay"] == 0.0
+    ids = {id(p) for p in decay["params"]}
+    assert ids == {id(model[0].weight), id(model[4].weight)}
+    for p in (model[0].bias, model[1].weight, model[1].bias, model[4].bias):
+        assert id(p) in {id(q) for q in rest["params"]}
+    assert len(decay["params"]) + len(rest["params"]) == len(list(model.parameters()))
+
+
+def test_adam_step_equals_gradient_of_loss_plus_l2():
+    """One step with weight_decay = 2*l2 on kernels equals one step on loss + l2*sum(w^2)."""
+    import copy
+
+    from coordlib import optim
+
+    l2, lr = 1e-2, 1e-2
+    a = _small_model()
+    b = copy.deepcopy(a)
+    x = torch.randn(8, 1, 6, 6, generator=torch.Generator().manual_seed(1))
+    y = torch.randn(8, 2, generator=torch.Generator().manual_seed(2))
+    for sgd in (True, False):
+        m1, m2 = copy.deepcopy(a), copy.deepcopy(b)
+        if sgd:
+            o1 = torch.optim.SGD(optim.param_groups(m1, l2), lr=lr)
+            o2 = torch.optim.SGD(m2.parameters(), lr=lr)
+        else:
+            o1 = optim.adam(m1, lr, l2)
+            o2 = torch.optim.Adam(m2.parameters(), lr=lr, betas=(0.9, 0.99), eps=1e-8)
+        torch.nn.functional.mse_loss(m1(x), y).backward()
+        o1.step()
+        (torch.nn.functional.mse_loss(m2(x), y) + optim.l2_penalty(m2, l2)).backward()
+        o2.step()
+        for p, q in zip(m1.parameters(), m2.parameters()):
+            torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-7)
+
+
+def test_l2_penalty_is_sum_of_squares_of_kernels():
+    from coordlib import optim
+
+    model = _small_model()
+    want = 0.5 * (model[0].weight.pow(2).sum() + model[4].weight.pow(2).sum())
+    torch.testing.assert_close(optim.l2_penalty(model, 0.5), want)
+
+
+def test_step_schedule_release_and_scaled():
+    from coordlib import optim
+
+    rel = optim.step_schedule(1000)  # the release: x0.1 every 200 epochs, at most 4 times
+    assert [rel(e) for e in (0, 199, 200, 399, 400, 600, 800, 999)] == pytest.approx(
+        [1, 1, 0.1, 0.1, 0.01, 1e-3, 1e-4, 1e-4]
+    )
+    ten = optim.step_schedule(10)
+    assert ten.every == 2
+    assert [ten(e) for e in range(10)] == pytest.approx([1, 1, 0.1, 0.1, 1e-2, 1e-2, 1e-3, 1e-3, 1e-4, 1e-4])
+    assert optim.step_schedule(1)(0) == 1.0
+
+
+def test_fit_applies_the_schedule_per_epoch():
+    from coordlib import optim
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1)
+    x, y = torch.randn(16, 3), torch.randn(16, 1)
+    seen = []
+    history = fit(
+        model, x, y, torch.nn.functional.mse_loss, epochs=5, batch_size=8, progress=False,
+        optimizer=lambda p: torch.optim.Adam(p, lr=0.1), schedule=optim.step_schedule(5),
+        callback=lambda e, m: seen.append(e) or {},
+    )
+    assert history["lr"] == pytest.approx([0.1, 0.01, 1e-3, 1e-4, 1e-5])

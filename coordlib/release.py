@@ -1,0 +1,218 @@
+"""The release's settings, as data, each with the file it comes from.
+
+"The release" is the authors' code, uber-research/CoordConv at commit 27fab8b.
+Every setting below names its file there; profiles (:mod:`coordlib.profiles`)
+and chapters read these values instead of typing them again, and
+:func:`departures` turns "the release against this profile" into the table a
+chapter shows.
+
+Experiments are keyed ``(task, arch)`` with task in ``classification``,
+``rendering``, ``regression`` and arch in ``deconv``, ``coordconv``, ``conv``
+(the regression task has ``conv_uniform`` and ``conv_quadrant``: the release
+builds a different conventional network per split). :data:`SWEEPS` holds the
+logged hyperparameter grids of experiment_logs.sh.
+
+Known quirks of the release recorded here: the README labels its two
+regression commands the wrong way round (the one marked "coordconv version"
+runs ``--arch conv_regressor``); the README's deconv commands run 2,000
+epochs at a constant learning rate while the logged sweeps run 1,000 epochs
+with a step schedule; as released, the rendering path of train.py does not run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Mapping
+
+__all__ = [
+    "COMMIT", "REPO", "cite", "Setting", "ADAM", "STEP_SCHEDULE", "EXPERIMENTS", "SWEEPS",
+    "setting", "values", "departures", "fmt_value",
+]
+
+REPO = "uber-research/CoordConv"
+COMMIT = "27fab8b"
+
+
+def cite(file: str) -> str:
+    """How the book cites a file of the release: ``release (uber-research/CoordConv @ 27fab8b): <file>``."""
+    return f"release ({REPO} @ {COMMIT}): {file}"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting of the release: its ``value``, the ``file`` it is read from, and an optional ``note``."""
+
+    value: Any
+    file: str
+    note: str = ""
+
+    @property
+    def source(self) -> str:
+        return cite(self.file)
+
+
+# Adam as train.py builds it from util.py's parser defaults.
+ADAM = MappingProxyType({"betas": (0.9, 0.99), "eps": 1e-8})
+# --lrpolicy step --lrstepratio 0.1 --lrstepevery 200 --lrmaxsteps 4 (deconv sweeps, 1,000 epochs).
+STEP_SCHEDULE = MappingProxyType({"ratio": 0.1, "every": 200, "max_steps": 4, "epochs": 1000})
+
+_S = Setting
+_COMMON = {
+    "optimizer": _S("Adam", "train.py", "--opt adam"),
+    "betas": _S(ADAM["betas"], "util.py", "--beta1 0.9, --beta2 0.99 (parser defaults)"),
+    "eps": _S(ADAM["eps"], "util.py", "--adameps default"),
+    "seeds": _S(1, "util.py", "one run per configuration, --seed 0"),
+    "init": _S("he_normal", "model_builders.py", "kernel_initializer=he_normal; biases zero"),
+    "l2_on": _S("kernels", "tf_plus/regularizers.py", "l2 * sum(w^2) on kernels; no biases, no BatchNorm"),
+}
+_DECONV = {
+    "lr": _S(0.01, "README.md", "-L 0.01"),
+    "l2": _S(1e-3, "README.md", "--l2 0.001"),
+    "width": _S(2, "README.md", "-mul 2"),
+    "kernel_size": _S(3, "README.md", "-fs 3"),
+    "batch_size": _S(16, "README.md", "-mb 16"),
+    "epochs": _S(1000, "experiment_logs.sh", "-E 1000 in the logged sweeps (the README runs -E 2000)"),
+    "lr_schedule": _S(
+        "step", "experiment_logs.sh", "lr x0.1 every 200 epochs, at most 4 times (general/lr_policy.py)"
+    ),
+    "inputs": _S("pixels", "train.py", "train_locations loaded as int, fed as raw pixel values"),
+}
+_COORDCONV_PAINTER = {
+    "lr": _S(0.005, "README.md", "-L 0.005"),
+    "l2": _S(1e-3, "README.md", "--l2 0.001"),
+    "width": _S(1, "README.md", "-mul 1"),
+    "batch_size": _S(16, "README.md", "-mb 16"),
+    "epochs": _S(50, "experiment_logs.sh", "-E 50 in the logged sweep (the README runs -E 100)"),
+    "lr_schedule": _S("constant", "train.py", "--lrpolicy default constant"),
+    "inputs": _S("pixels", "train.py", "raw pixel values tiled beside AddCoords' [-1, 1] channels"),
+}
+_REGRESSION = {
+    "lr": _S(0.01, "README.md", "--lr 0.01"),
+    "l2": _S(1e-5, "README.md", "--l2 0.00001"),
+    "batch_size": _S(256, "util.py", "-mb default 256 (no -mb given)"),
+    "epochs": _S(100, "README.md", "-E 100"),
+    "lr_schedule": _S("constant", "train.py", "--lrpolicy default constant"),
+}
+
+_EXPERIMENTS: dict[tuple[str, str], dict[str, Setting]] = {
+    ("classification", "deconv"): {**_COMMON, **_DECONV, "model": _S("DeconvPainter", "model_builders.py")},
+    ("rendering", "deconv"): {
+        **_COMMON, **_DECONV, "model": _S("DeconvPainter", "model_builders.py"),
+        "loss": _S("sigmoid", "experiment_logs.sh", "-sig or -mse (the README's command needs one of them)"),
+        "targets": _S("gray squares", "train.py", "train_imagegray / 255: the square's gray 128 -> 0.502"),
+    },
+    ("classification", "coordconv"): {
+        **_COMMON, **_COORDCONV_PAINTER, "model": _S("CoordConvPainter", "model_builders.py"),
+    },
+    ("rendering", "coordconv"): {
+        **_COMMON, **_COORDCONV_PAINTER, "model": _S("CoordConvImagePainter", "model_builders.py"),
+        "targets": _S("gray squares", "train.py", "train_imagegray / 255: the square's gray 128 -> 0.502"),
+    },
+    ("regression", "coordconv"): {
+        **_COMMON, **_REGRESSION,
+        "model": _S("ConvRegressor coordconv_model", "model_builders.py", "906 parameters, no ReLU, global max"),
+    },
+    ("regression", "conv_uniform"): {
+        **_COMMON, **_REGRESSION, "width": _S(1, "experiment_logs.sh", "-mul 1"),
+        "model": _S("ConvRegressor big_conv", "model_builders.py"),
+        "init_dense": _S("glorot_uniform", "model_builders.py", "Dense layers set no initializer (TF default)"),
+    },
+    ("regression", "conv_quadrant"): {
+        **_COMMON, **_REGRESSION, "width": _S(1, "experiment_logs.sh", "-mul 1"),
+        "model": _S("ConvRegressor big_conv2", "model_builders.py", "all-conv, BatchNorm, global average pool"),
+    },
+}
+EXPERIMENTS: Mapping[tuple[str, str], Mapping[str, Setting]] = MappingProxyType(
+    {k: MappingProxyType(v) for k, v in _EXPERIMENTS.items()}
+)
+
+# The logged sweeps of experiment_logs.sh (one seed each).
+_DECONV_SWEEP = {
+    "lr": [1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2], "l2": [0.0, 1e-3, 1e-2], "kernel_size": [2, 3, 4],
+    "width": [1, 2, 3], "batch_size": [16, 32], "epochs": [1000],
+}
+SWEEPS: Mapping[tuple[str, str], Mapping[str, list]] = MappingProxyType({
+    ("classification", "deconv"): MappingProxyType(_DECONV_SWEEP),
+    ("rendering", "deconv"): MappingProxyType({**_DECONV_SWEEP, "loss": ["sigmoid", "mse"]}),
+    ("classification", "coordconv"): MappingProxyType(
+        {"lr": [1e-3, 5e-3, 1e-2], "l2": [0.0, 1e-3], "width": [1], "batch_size": [16], "epochs": [50]}
+    ),
+    ("rendering", "coordconv"): MappingProxyType(
+        {"lr": [1e-3, 5e-3], "l2": [0.0, 1e-3], "width": [1, 2], "batch_size": [16], "epochs": [50]}
+    ),
+    ("regression", "conv"): MappingProxyType(
+        {"lr": [5e-4, 1e-3, 1e-2], "l2": [1e-5, 1e-4, 5e-4], "width": [1], "batch_size": [256], "epochs": [100]}
+    ),
+    ("regression", "coordconv"): MappingProxyType(
+        {"lr": [1e-2], "l2": [1e-5], "batch_size": [256], "epochs": [100]}
+    ),
+})
+SWEEP_SOURCE = cite("experiment_logs.sh")
+
+
+def setting(task: str, arch: str, name: str) -> Setting:
+    """The release's setting ``name`` of experiment ``(task, arch)``."""
+    try:
+        exp = EXPERIMENTS[(task, arch)]
+    except KeyError:
+        raise KeyError(f"no release experiment {(task, arch)!r}; known: {', '.join(map(str, EXPERIMENTS))}") from None
+    if name not in exp:
+        raise KeyError(f"release experiment {(task, arch)!r} has no setting {name!r}; it has {', '.join(exp)}")
+    return exp[name]
+
+
+def values(task: str, arch: str, *names: str) -> dict[str, Any]:
+    """``{name: value}`` of the release's settings of ``(task, arch)`` (all of them when no names are given)."""
+    exp = EXPERIMENTS[(task, arch)]
+    return {n: setting(task, arch, n).value for n in (names or exp)}
+
+
+def fmt_value(v: Any) -> str:
+    """A setting's value as the departures table prints it."""
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, tuple):
+        return "(" + ", ".join(fmt_value(x) for x in v) + ")"
+    return str(v)
+
+
+def departures(
+    task: str, arch: str, used: Mapping[str, Any], why: Mapping[str, str], *, label: str = ""
+) -> list[list[str]]:
+    """Rows ``[setting, release value (source), this profile's value, why]`` where ``used`` departs from the release.
+
+    ``used`` maps setting names (those of :data:`EXPERIMENTS`) to what this
+    profile runs; settings it does not name are taken as the release's. Every
+    departure must have a reason in ``why`` (a :class:`KeyError` otherwise), so
+    no departure goes unexplained. ``label`` prefixes the setting (e.g. the arm).
+    """
+    exp = EXPERIMENTS[(task, arch)]
+    unknown = set(used) - set(exp)
+    if unknown:
+        raise KeyError(f"settings {sorted(unknown)} are not release settings of {(task, arch)!r}")
+    rows = []
+    for name, s in exp.items():
+        if name not in used or _same(used[name], s.value):
+            continue
+        if name not in why:
+            raise KeyError(f"departure of {label or (task, arch)} from the release in {name!r} has no reason in `why`")
+        note = f"; {s.note}" if s.note else ""
+        rows.append([
+            f"{label}: {name}" if label else name,
+            f"{fmt_value(s.value)} ({s.source}{note})",
+            fmt_value(used[name]),
+            why[name],
+        ])
+    return rows
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return abs(a - b) <= 1e-12 * max(1.0, abs(a), abs(b))
+    return a == b
+
+
+DEPARTURES_HEADER = ["setting", "release (source)", "this profile", "why"]
