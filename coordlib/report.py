@@ -39,11 +39,12 @@ VERDICTS = ("reproduced", "contradicted", "inconclusive", "not tested at this bu
 #: How a published value is read (see :func:`judge`).
 RULES = ("at_least", "at_most", "approx", "within", "lower_bound", "direction", "equivalent", "holds")
 
-#: Display units: ``%`` (one decimal), ``iou`` (three digits), ``px``, ``x`` (a ratio), ``""`` (3 significant).
+#: The display units, ``%`` (one decimal), ``iou`` (three digits), ``px``, ``x`` (a ratio) and ``""``
+#: (three significant digits).
 UNITS = ("%", "iou", "px", "x", "")
 
-#: Whose claim a row is: the paper's (with its blog post), a third party's reproduction, or the book's
-#: own variant (a fix or an ablation; never decides a paper claim alone).
+#: Whose claim a row is, the paper's (with its blog post), a third party's reproduction, or the book's
+#: own variant (a fix or an ablation, which never decides a paper claim alone).
 ORIGINS = ("paper", "third party", "book variant")
 
 _EPS = 1e-12

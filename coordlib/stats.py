@@ -9,7 +9,7 @@ one place so that every chapter makes the same ones:
   range first (a logit of 0 or 1 is infinite). **Positive measures** (pixels, a
   ratio: ``bounds=(0, inf)``) use the log scale the same way. **Unbounded**
   measures (a difference) use the plain Student-t interval. The interval always
-  contains the sample mean, which is what :attr:`Estimate.mean` reports, and
+  contains the sample mean, which is what ``Estimate.mean`` reports, and
   reaches a bound whenever one run sits on it.
 * **Counts** ("k of n seeds solved") get the exact Clopper-Pearson interval.
 * **Fewer than two runs**: no interval (``low`` and ``high`` are ``None``); the
