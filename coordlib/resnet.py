@@ -17,6 +17,19 @@ and the coordinates through unchanged; ``conv1`` applied to its output can
 therefore express any stem convolution of the image concatenated with the
 coordinates. A ReLU in between would discard half of the image's signal.
 
+The paper states neither the extra layer's initialisation nor a normalisation after it.
+The main design (``init="default"``, ``batchnorm=False``) is PyTorch's default
+initialisation of a ``Conv2d`` and nothing in between. Two variants, one change each,
+serve chapter 7's diagnosis:
+
+* ``init="identity"``: the network starts as the plain one. The 1x1 layer passes the
+  image channels through (``weight[i, i] = 1`` for ``i < C``, every other weight and
+  the bias zero, so the coordinate weights start at zero), and the widened stem's
+  weights on those channels are a copy of the plain stem's. With the same seed, a
+  :class:`SmallResNet` or :func:`coord_resnet50` built this way computes exactly
+  what the plain one computes until training moves the coordinate weights.
+* ``batchnorm=True``: a ``BatchNorm2d(8)`` between the 1x1 layer and ``conv1``.
+
 The ``weight`` of the extra layer is ``(8, C + 3, 1, 1)``; ``conv1`` becomes
 ``nn.Sequential(coordconv=CoordConv2d(C, 8, 1, with_r=True), conv=Conv2d(8, ...))``
 so the two arms share every other parameter name (``bn1``, ``layer1`` ... ``fc``).
@@ -40,10 +53,12 @@ from torchvision.models.resnet import BasicBlock
 
 from .layers import CoordConv2d
 
-__all__ = ["COORD_CHANNELS", "coord_stem", "resnet50_baseline", "coord_resnet50", "SmallResNet", "small_resnet"]
+__all__ = ["COORD_CHANNELS", "COORD_INITS", "coord_stem", "resnet50_baseline", "coord_resnet50", "SmallResNet", "small_resnet"]
 
 #: Output channels of the paper's extra 1x1 CoordConv layer.
 COORD_CHANNELS = 8
+#: Initialisations of the extra layer: PyTorch's default, or identity on the image channels.
+COORD_INITS = ("default", "identity")
 
 
 def _init_conv(conv: nn.Conv2d) -> nn.Conv2d:
@@ -52,19 +67,31 @@ def _init_conv(conv: nn.Conv2d) -> nn.Conv2d:
     return conv
 
 
-def coord_stem(conv: nn.Conv2d, in_channels: int) -> nn.Sequential:
+def coord_stem(conv: nn.Conv2d, in_channels: int, init: str = "default", batchnorm: bool = False) -> nn.Sequential:
     """The paper's extra layer followed by a copy of ``conv`` widened to 8 input channels.
 
     ``conv`` is the stem convolution of the plain network (its ``in_channels``
-    must equal ``in_channels``); the returned module maps ``(N, in_channels, H, W)``
-    to what ``conv`` would output, ``(N, conv.out_channels, H', W')``. Only the
-    number of input channels of the copy changes (kernel, stride, padding and
-    bias are kept), and it is initialised as torchvision initialises ``conv1``.
+    must equal ``in_channels``, at most 5 for ``init="identity"``); the returned
+    module maps ``(N, in_channels, H, W)`` to what ``conv`` would output,
+    ``(N, conv.out_channels, H', W')``. Only the number of input channels of the
+    copy changes (kernel, stride, padding and bias are kept), and it is
+    initialised as torchvision initialises ``conv1``.
+
+    ``init="default"`` leaves the 1x1 layer at PyTorch's default initialisation;
+    ``init="identity"`` passes the image through (see the module docstring) and
+    copies ``conv``'s weights (and bias) into the copy's image channels, so that
+    the stem computes ``conv(x)`` at the start. ``batchnorm=True`` inserts
+    ``bn = BatchNorm2d(8)`` between the two. Modules are named ``coordconv``,
+    (``bn``), ``conv``.
     """
     if not isinstance(conv, nn.Conv2d):
         raise TypeError(f"coord_stem expected the stem nn.Conv2d, got {type(conv).__name__}")
     if conv.in_channels != in_channels:
         raise ValueError(f"coord_stem expected a stem conv with {in_channels} input channels, got {conv.in_channels}")
+    if init not in COORD_INITS:
+        raise ValueError(f"coord_stem expected init in {COORD_INITS}, got {init!r}")
+    if init == "identity" and in_channels > COORD_CHANNELS - 3:
+        raise ValueError(f"coord_stem init='identity' needs in_channels <= {COORD_CHANNELS - 3}, got {in_channels}")
     widened = nn.Conv2d(
         COORD_CHANNELS,
         conv.out_channels,
@@ -74,12 +101,21 @@ def coord_stem(conv: nn.Conv2d, in_channels: int) -> nn.Sequential:
         conv.dilation,
         bias=conv.bias is not None,
     )
-    return nn.Sequential(
-        OrderedDict(
-            coordconv=CoordConv2d(in_channels, COORD_CHANNELS, kernel_size=1, with_r=True),
-            conv=_init_conv(widened),
-        )
-    )
+    extra = CoordConv2d(in_channels, COORD_CHANNELS, kernel_size=1, with_r=True)
+    _init_conv(widened)
+    if init == "identity":
+        with torch.no_grad():
+            extra.weight.zero_()
+            extra.bias.zero_()
+            extra.weight[torch.arange(in_channels), torch.arange(in_channels), 0, 0] = 1.0
+            widened.weight[:, :in_channels] = conv.weight
+            if conv.bias is not None:
+                widened.bias.copy_(conv.bias)
+    layers = OrderedDict(coordconv=extra)
+    if batchnorm:
+        layers["bn"] = nn.BatchNorm2d(COORD_CHANNELS)
+    layers["conv"] = widened
+    return nn.Sequential(layers)
 
 
 def _check_classes(num_classes: int, who: str) -> None:
@@ -100,7 +136,8 @@ def resnet50_baseline(num_classes: int = 1000, **kwargs) -> ResNet:
     return resnet50(weights=None, num_classes=num_classes, **kwargs)
 
 
-def coord_resnet50(num_classes: int = 1000, **kwargs) -> ResNet:
+def coord_resnet50(num_classes: int = 1000, coord_init: str = "default", coord_batchnorm: bool = False,
+                   **kwargs) -> ResNet:
     """The paper's CoordConv ResNet-50: ``(N, 3, H, W)`` -> ``(N, num_classes)``.
 
     torchvision's ResNet-50 whose ``conv1`` becomes
@@ -110,10 +147,11 @@ def coord_resnet50(num_classes: int = 1000, **kwargs) -> ResNet:
     it has ``8 * (3 + 3) + 8 = 56`` parameters in the extra layer and
     ``64 * (8 - 3) * 7 * 7 = 15,680`` more in ``conv1``: 15,736 in all.
     The model is still a :class:`torchvision.models.ResNet` and uses its forward.
+    ``coord_init`` and ``coord_batchnorm`` go to :func:`coord_stem` (``init``, ``batchnorm``).
     """
     _check_classes(num_classes, "coord_resnet50")
     model = resnet50_baseline(num_classes, **kwargs)
-    model.conv1 = coord_stem(model.conv1, 3)
+    model.conv1 = coord_stem(model.conv1, 3, coord_init, coord_batchnorm)
     return model
 
 
@@ -126,6 +164,9 @@ class SmallResNet(nn.Module):
     max-pool after the stem (64x64 inputs are small already). With
     ``coordconv=True`` ``conv1`` is :func:`coord_stem` of the plain one, exactly
     as in :func:`coord_resnet50`; nothing else differs between the two arms.
+    The plain network is built first and its ``conv1`` replaced afterwards, so
+    that with the same seed both arms draw the same initial weights everywhere
+    else; ``coord_init`` and ``coord_batchnorm`` go to :func:`coord_stem`.
 
     ``stem_stride=2`` (the default) halves 64x64 inputs to 32x32 before the
     stages: a quarter of the cost of ``stem_stride=1`` (6.1 vs 24.3 GFLOP per
@@ -145,6 +186,8 @@ class SmallResNet(nn.Module):
         width: int = 16,
         blocks: Sequence[int] = (1, 1, 1, 1),
         stem_stride: int = 2,
+        coord_init: str = "default",
+        coord_batchnorm: bool = False,
     ) -> None:
         super().__init__()
         _check_classes(num_classes, "small_resnet")
@@ -158,7 +201,7 @@ class SmallResNet(nn.Module):
             raise ValueError(f"small_resnet expected stem_stride 1 or 2, got {stem_stride!r}")
         self.coordconv = bool(coordconv)
         stem = _init_conv(nn.Conv2d(in_channels, width, 3, stem_stride, 1, bias=False))
-        self.conv1 = coord_stem(stem, in_channels) if coordconv else stem
+        self.conv1 = stem
         self.bn1 = nn.BatchNorm2d(width)
         self.relu = nn.ReLU(inplace=True)
         chans = [width * m for m in (1, 2, 4, 8)]
@@ -168,6 +211,8 @@ class SmallResNet(nn.Module):
             c_in = c_out
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(c_in, num_classes)
+        if coordconv:  # last, so that every other initial weight matches the plain arm's
+            self.conv1 = coord_stem(stem, in_channels, coord_init, coord_batchnorm)
 
     @staticmethod
     def _stage(c_in: int, c_out: int, n: int, stride: int) -> nn.Sequential:

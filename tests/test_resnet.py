@@ -165,3 +165,62 @@ def test_small_resnet_rejects_bad_arguments(kwargs, message):
     args = dict(coordconv=True, num_classes=10) | kwargs
     with pytest.raises(ValueError, match=message):
         small_resnet(**args)
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_identity_init_starts_as_the_plain_network(seed):
+    """Same seed: the identity-initialised CoordConv ResNet computes the plain one's logits."""
+    x = torch.rand(3, 1, 32, 32, generator=torch.Generator().manual_seed(seed))
+    torch.manual_seed(seed)
+    plain = small_resnet(False, 10)
+    torch.manual_seed(seed)
+    coord = small_resnet(True, 10, coord_init="identity")
+    extra = coord.conv1.coordconv
+    expected = torch.zeros(8, 4, 1, 1)
+    expected[0, 0] = 1.0  # the image channel passes through; x, y, r weights start at zero
+    assert torch.equal(extra.weight, expected) and torch.equal(extra.bias, torch.zeros(8))
+    assert torch.equal(coord.conv1.conv.weight[:, :1], plain.conv1.weight)
+    for model in (plain, coord):
+        model.train()
+    torch.testing.assert_close(coord(x), plain(x), rtol=0, atol=1e-6)
+    # everything but the stem draws the same initial weights in both arms
+    p = {k: v for k, v in plain.state_dict().items() if not k.startswith("conv1")}
+    c = {k: v for k, v in coord.state_dict().items() if not k.startswith("conv1")}
+    assert p.keys() == c.keys() and all(torch.equal(p[k], c[k]) for k in p)
+
+
+def test_identity_init_learns_the_coordinate_weights():
+    """The coordinate weights start at zero but receive gradient: training can use them."""
+    torch.manual_seed(0)
+    coord = small_resnet(True, 9, coord_init="identity")
+    loss = F.cross_entropy(coord(torch.rand(4, 1, 32, 32)), torch.tensor([0, 3, 5, 8]))
+    loss.backward()
+    assert coord.conv1.coordconv.weight.grad[1:, 1:].abs().amax() > 0
+
+
+def test_identity_init_of_coord_resnet50_on_rgb():
+    stem = coord_resnet50(num_classes=5, coord_init="identity").conv1
+    w = stem.coordconv.weight[:, :, 0, 0]
+    assert torch.equal(w[:3, :3], torch.eye(3)) and w.abs().sum() == 3 and stem.coordconv.bias.abs().sum() == 0
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        plain = F.conv2d(x, stem.conv.weight[:, :3], None, 2, 3)
+        assert torch.allclose(stem(x), plain, atol=1e-6)
+    with pytest.raises(ValueError, match=r"init='identity' needs in_channels <= 5, got 6"):
+        coord_stem(nn.Conv2d(6, 4, 3), 6, init="identity")
+    with pytest.raises(ValueError, match=r"init in \('default', 'identity'\), got 'zeros'"):
+        coord_stem(nn.Conv2d(1, 4, 3), 1, init="zeros")
+
+
+def test_batchnorm_after_the_extra_layer():
+    torch.manual_seed(0)
+    model = small_resnet(True, 10, coord_batchnorm=True)
+    assert list(dict(model.conv1.named_children())) == ["coordconv", "bn", "conv"]
+    assert isinstance(model.conv1.bn, nn.BatchNorm2d) and model.conv1.bn.num_features == 8
+    x = torch.rand(4, 1, 32, 32)
+    with torch.no_grad():
+        hidden = model.conv1.bn(model.conv1.coordconv(x))  # train mode: batch statistics
+        assert torch.allclose(hidden.mean((0, 2, 3)), torch.zeros(8), atol=1e-5)
+        assert torch.allclose(model.conv1(x), model.conv1.conv(hidden))
+    # the default design has nothing between the two layers
+    assert list(dict(small_resnet(True, 10).conv1.named_children())) == ["coordconv", "conv"]
