@@ -352,28 +352,19 @@ class _CoordConvNd(nn.Module):
         return s
 
 
-class CoordConv1d(_CoordConvNd):
-    """A 1-D convolution that also sees the coordinate channel ``x`` (and ``r = |x|``) of its input.
-
-    The 1-D counterpart of :class:`CoordConv2d` (same contract, with
-    ``F.conv1d`` and :class:`AddCoords` ``(dims=1)``). Shapes: input
-    ``(N, in_channels, L)``, output ``(N, out_channels, L')``; ``weight``:
-    ``(out_channels, in_channels // groups + 1 [+1], k)``.
-    """
-
-    _dims = 1
-    _template = nn.Conv1d
-    def _conv(self, x, weight, bias, stride, padding, dilation, groups):
-        return F.conv1d(x, weight, bias, stride, padding, dilation, groups)
+class _CoordConv(_CoordConvNd):
+    """The non-transposed CoordConv layers' constructor: ``nn.ConvNd``'s arguments in
+    order, then keyword-only ``groups``, ``padding_mode``, ``device``, ``dtype``.
+    Subclasses set ``_dims`` and ``_template``; the convolution is ``F.conv{_dims}d``."""
 
     def __init__(
         self,
         in_channels: int,
         out_channels: int,
-        kernel_size: int | tuple[int],
-        stride: int | tuple[int] = 1,
-        padding: int | tuple[int] | str = 0,
-        dilation: int | tuple[int] = 1,
+        kernel_size: int | tuple[int, ...],
+        stride: int | tuple[int, ...] = 1,
+        padding: int | tuple[int, ...] | str = 0,
+        dilation: int | tuple[int, ...] = 1,
         bias: bool = True,
         with_r: bool = False,
         *,
@@ -385,12 +376,29 @@ class CoordConv1d(_CoordConvNd):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, bias, with_r,
                          groups, padding_mode, device, dtype)
 
+    def _conv(self, x, weight, bias, stride, padding, dilation, groups):
+        # looked up at call time, so F.conv{1,2,3}d stay patchable (the tests spy on them)
+        return getattr(F, f"conv{self._dims}d")(x, weight, bias, stride, padding, dilation, groups)
+
+
+class CoordConv1d(_CoordConv):
+    """A 1-D convolution that also sees the coordinate channel ``x`` (and ``r = |x|``) of its input.
+
+    The 1-D counterpart of :class:`CoordConv2d` (same contract, with
+    ``F.conv1d`` and :class:`AddCoords` ``(dims=1)``). Shapes: input
+    ``(N, in_channels, L)``, output ``(N, out_channels, L')``; ``weight``:
+    ``(out_channels, in_channels // groups + 1 [+1], k)``.
+    """
+
+    _dims = 1
+    _template = nn.Conv1d
+
     def coordinate_term(self, length: int, dtype: torch.dtype = torch.float32, device=None) -> torch.Tensor:
         """The convolution of the coordinate grid alone: ``(1, out_channels, L')``."""
         return self._coordinate_term((length,), dtype, device)
 
 
-class CoordConv2d(_CoordConvNd):
+class CoordConv2d(_CoordConv):
     """A 2-D convolution that also sees the coordinate channels of its input.
 
     ``layer(x)`` equals ``F.conv2d(AddCoords(with_r)(x), layer.weight, layer.bias,
@@ -418,27 +426,6 @@ class CoordConv2d(_CoordConvNd):
 
     _dims = 2
     _template = nn.Conv2d
-    def _conv(self, x, weight, bias, stride, padding, dilation, groups):
-        return F.conv2d(x, weight, bias, stride, padding, dilation, groups)
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int | tuple[int, int],
-        stride: int | tuple[int, int] = 1,
-        padding: int | tuple[int, int] | str = 0,
-        dilation: int | tuple[int, int] = 1,
-        bias: bool = True,
-        with_r: bool = False,
-        *,
-        groups: int = 1,
-        padding_mode: str = "zeros",
-        device=None,
-        dtype=None,
-    ) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, bias, with_r,
-                         groups, padding_mode, device, dtype)
 
     def coordinate_term(
         self, height: int, width: int, dtype: torch.dtype = torch.float32, device=None
@@ -447,7 +434,7 @@ class CoordConv2d(_CoordConvNd):
         return self._coordinate_term((height, width), dtype, device)
 
 
-class CoordConv3d(_CoordConvNd):
+class CoordConv3d(_CoordConv):
     """A 3-D convolution that also sees the coordinate channels ``x, y, z`` (and ``r``) of its input.
 
     The 3-D counterpart of :class:`CoordConv2d` (same contract, with
@@ -459,27 +446,6 @@ class CoordConv3d(_CoordConvNd):
 
     _dims = 3
     _template = nn.Conv3d
-    def _conv(self, x, weight, bias, stride, padding, dilation, groups):
-        return F.conv3d(x, weight, bias, stride, padding, dilation, groups)
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int | tuple[int, int, int],
-        stride: int | tuple[int, int, int] = 1,
-        padding: int | tuple[int, int, int] | str = 0,
-        dilation: int | tuple[int, int, int] = 1,
-        bias: bool = True,
-        with_r: bool = False,
-        *,
-        groups: int = 1,
-        padding_mode: str = "zeros",
-        device=None,
-        dtype=None,
-    ) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, bias, with_r,
-                         groups, padding_mode, device, dtype)
 
     def coordinate_term(
         self, depth: int, height: int, width: int, dtype: torch.dtype = torch.float32, device=None
