@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import data, metrics, optim, release
+from . import data, ensemble, metrics, optim, release
 from .models import count_parameters
-from .train import fit, pick_device, seed_everything
+from .train import fit, pick_device, seed_everything, to_device
 
-__all__ = ["TASKS", "Task", "task", "predict", "evaluate", "run", "RunResult", "numbers"]
+__all__ = ["TASKS", "Task", "task", "predict", "evaluate", "run", "run_ensemble", "RunResult", "numbers"]
 
 _SIDE = data.CANVAS
 
@@ -88,12 +88,17 @@ def task(name: str) -> Task:
 
 @torch.no_grad()
 def predict(model: nn.Module, inputs: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """Model outputs for ``inputs`` in large no-grad batches, on the model's device, returned on the CPU."""
+    """Model outputs for ``inputs`` in large no-grad batches, on the model's device, returned on the CPU.
+
+    The outputs are gathered on the device and copied back once (one
+    synchronisation per call, not one per batch).
+    """
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     try:
-        return torch.cat([model(inputs[i : i + batch_size].to(device)).cpu() for i in range(0, len(inputs), batch_size)])
+        return torch.cat([model(to_device(inputs[i : i + batch_size], device))
+                          for i in range(0, len(inputs), batch_size)]).cpu()
     finally:
         model.train(was_training)
 
@@ -157,7 +162,7 @@ def run(
     model = make_model()
     device = pick_device(device)
     model.to(device)
-    test_inputs, test_targets = t.inputs[test_idx].to(device), t.targets[test_idx]
+    test_inputs, test_targets = to_device(t.inputs[test_idx], device), t.targets[test_idx]
     train_inputs, train_targets = t.inputs[train_idx], t.targets[train_idx]
 
     def callback(epoch: int, m: nn.Module):
@@ -191,6 +196,112 @@ def run(
         solved_at=len(history.epochs) if history.stopped_early else None,
         curve=[e for e in history.epochs if any(k.startswith("test_") for k in e)],
     )
+
+
+def run_ensemble(
+    task_name: str,
+    make_model: Callable[[], nn.Module],
+    split: str,
+    *,
+    seeds: Sequence[int],
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float = 0.0,
+    l2: float = 0.0,
+    lr_schedule: Callable[[int], float] | None = None,
+    betas: tuple[float, float] = release.ADAM["betas"],
+    eps: float = release.ADAM["eps"],
+    stop_when_solved: bool = False,
+    solved_on: tuple[str, ...] = ("train", "test"),
+    eval_every: int = 1,
+    train_limit: int | None = None,
+    checkpoint=None,
+    device=None,
+    progress: bool = True,
+) -> list["RunResult"]:
+    """:func:`run` for several seeds at once, trained as one batched model (:mod:`coordlib.ensemble`).
+
+    Same arguments as :func:`run`, with ``seeds`` (distinct) for ``seed``;
+    returns one :class:`RunResult` per seed, in order, equal to
+    ``run(..., seed=s)`` up to float rounding: the same split, training subset,
+    initial weights, batch order, Adam and L2, schedule, evaluations and
+    stopping rule per seed. A member that solves the task (``stop_when_solved``)
+    leaves the ensemble; the others go on. Two differences: ``train_seconds``
+    (and each curve's ``seconds``) are the ensemble's training time, shared by
+    its members, and ``wall_seconds`` the ensemble's wall time; ``checkpoint``
+    is not supported (``None`` only). Every seed's split must have the same
+    number of training and test examples (true of both splits).
+    """
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("run_ensemble needs at least one seed, got none")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"run_ensemble seeds must be distinct, got {seeds}")
+    if checkpoint is not None:
+        raise ValueError("run_ensemble does not checkpoint; train resumable runs one by one with run(checkpoint=...)")
+    if l2 and weight_decay:
+        raise ValueError("give l2 (the release's, kernels only) or weight_decay (Adam's, every parameter), not both")
+    if eval_every < 1:
+        raise ValueError(f"eval_every must be >= 1, got {eval_every}")
+    t = task(task_name)
+    device = pick_device(device)
+    splits, models = [], []
+    for seed in seeds:  # exactly as run() does, seed by seed
+        train_idx, test_idx = data.split(split, seed=seed)
+        if train_limit is not None:
+            keep = torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(seed))[:train_limit]
+            train_idx = train_idx[keep.sort().values]
+        seed_everything(seed)
+        models.append(make_model().to(device))
+        splits.append((train_idx, test_idx))
+    if len({(len(a), len(b)) for a, b in splits}) != 1:
+        raise ValueError(f"every seed's split must have the same sizes, got {[(len(a), len(b)) for a, b in splits]}")
+    train_index = torch.stack([a for a, _ in splits])  # (M, n_train) into the task's examples
+    test_index = torch.stack([b for _, b in splits])
+    inputs = to_device(t.inputs, device)
+    dev_train, dev_test = train_index.to(device), test_index.to(device)
+    ens = ensemble.Ensemble(models)
+
+    def callback(epoch: int, e: ensemble.Ensemble) -> list[dict]:
+        rows = e.members
+        if epoch % eval_every and epoch != epochs:
+            return [{} for _ in rows]
+        outs = e.predict(inputs, dev_test[rows])
+        tests = [t.score(outs[r], t.targets[test_index[m]]) for r, m in enumerate(rows)]
+        out = [{f"test_{k}": v for k, v in s.items()} for s in tests]
+        if stop_when_solved:
+            ready = [r for r, s in enumerate(tests) if "test" not in solved_on or s[t.solved] == 1.0]
+            train_outs = e.predict(inputs, dev_train[rows]) if ready and "train" in solved_on else None
+            for r in ready:
+                out[r]["stop"] = train_outs is None or (
+                    t.score(train_outs[r], t.targets[train_index[rows[r]]])[t.solved] == 1.0)
+        return out
+
+    tic = time.perf_counter()
+    trained = ensemble.fit(
+        ens, inputs, t.targets, train_index, t.loss, seeds=seeds, epochs=epochs, batch_size=batch_size,
+        optimizer=lambda e: ensemble.adam(e, lr, l2, weight_decay=weight_decay, betas=betas, eps=eps),
+        schedule=lr_schedule, callback=callback, progress=progress, desc=f"{task_name}/{split}/seeds {seeds}",
+    )
+    wall = time.perf_counter() - tic
+    results = []
+    for model, done, (train_idx, test_idx) in zip(models, trained, splits):
+        model.load_state_dict(done.state)
+        model.eval()
+        history = done.history
+        results.append(RunResult(
+            model=model,
+            train=evaluate(model, t, train_idx),
+            test=evaluate(model, t, test_idx),
+            params=count_parameters(model),
+            epochs=len(history.epochs),
+            train_seconds=history.last.get("seconds", 0.0),
+            wall_seconds=wall,
+            solved_at=len(history.epochs) if history.stopped_early else None,
+            curve=[r for r in history.epochs if any(k.startswith("test_") for k in r)],
+        ))
+    return results
 
 
 @dataclass

@@ -190,12 +190,127 @@ def test_length_mismatch_and_bad_arguments():
         fit(make_model(), x, y, nn.functional.mse_loss, epochs=-1, batch_size=8, device="cpu", progress=False)
 
 
-def test_pick_device():
+def test_pick_device(monkeypatch):
+    monkeypatch.delenv(train.DEVICE_ENV, raising=False)
     assert pick_device("cpu") == torch.device("cpu")
     d = pick_device()
     assert isinstance(d, torch.device)
     assert d.type in {"cuda", "mps", "cpu"}
     assert (d.type == "cuda") == torch.cuda.is_available()
+    assert pick_device("auto") == d
+
+
+def fake_gpus(monkeypatch, count):
+    """A machine with ``count`` CUDA devices, as far as device selection can tell (no MPS)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: count > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+
+
+def test_pick_device_env_forces_a_device(monkeypatch):
+    fake_gpus(monkeypatch, 2)
+    monkeypatch.delenv(train.DEVICE_ENV, raising=False)
+    assert pick_device() == torch.device("cuda")
+    monkeypatch.setenv(train.DEVICE_ENV, "cpu")
+    assert pick_device() == torch.device("cpu")  # forced off the GPU
+    monkeypatch.setenv(train.DEVICE_ENV, " cuda:1 ")
+    assert pick_device() == torch.device("cuda:1")
+    assert pick_device("cpu") == torch.device("cpu")  # an explicit argument wins over the environment
+    monkeypatch.setenv(train.DEVICE_ENV, "")
+    assert pick_device() == torch.device("cuda")  # empty: unset
+    assert train.device_choices() == ["auto", "cpu", "cuda", "cuda:0", "cuda:1"]
+
+
+@pytest.mark.parametrize("gpus, name", [(0, "cuda"), (0, "mps"), (2, "cuda:2"), (2, "gpu"), (2, "cdua"), (0, "meta")])
+def test_pick_device_rejects_unknown_or_missing(monkeypatch, gpus, name):
+    fake_gpus(monkeypatch, gpus)
+    monkeypatch.setenv(train.DEVICE_ENV, name)
+    valid = "auto, cpu" + (", cuda, cuda:0, cuda:1" if gpus else "")
+    with pytest.raises(ValueError, match=f"{name!r} \\(from \\$COORDLIB_DEVICE\\).*valid choices on this machine: {valid}$"):
+        pick_device()
+    monkeypatch.delenv(train.DEVICE_ENV)
+    with pytest.raises(ValueError, match="from the device argument"):
+        pick_device(name)
+
+
+def test_to_device_on_the_cpu_is_the_tensor_itself():
+    x = torch.arange(6.0)
+    assert train.to_device(x, "cpu") is x
+
+
+def test_deterministic_cpu_changes_nothing(monkeypatch):
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    calls = []
+    monkeypatch.setattr(torch, "use_deterministic_algorithms", lambda *a, **k: calls.append((a, k)))
+    before = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    out = train.deterministic(cuda=False)
+    assert calls == [] and "CUBLAS_WORKSPACE_CONFIG" not in __import__("os").environ
+    assert (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark) == before
+    assert out["cuda"] is False and out["CUBLAS_WORKSPACE_CONFIG"] is None
+
+
+@pytest.mark.parametrize("preset, expect", [(None, ":4096:8"), (":16:8", ":16:8"), ("junk", ":4096:8")])
+def test_deterministic_cuda_settings(monkeypatch, preset, expect):
+    import os
+
+    fake_gpus(monkeypatch, 1)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: False)
+    if preset is None:
+        monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    else:
+        monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", preset)
+    calls = []
+    monkeypatch.setattr(torch, "use_deterministic_algorithms", lambda *a, **k: calls.append((a, k)))
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", False)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", True)
+    out = train.deterministic()  # cuda defaults to "available"
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == expect == out["CUBLAS_WORKSPACE_CONFIG"]
+    assert calls == [((True,), {"warn_only": True})]
+    assert torch.backends.cudnn.deterministic is True and torch.backends.cudnn.benchmark is False
+    assert out["cuda"] is True and out["cudnn_deterministic"] and not out["cudnn_benchmark"]
+    train.deterministic(cuda=True, warn_only=False)
+    assert calls[-1] == ((True,), {"warn_only": False})
+
+
+def test_deterministic_warns_when_cuda_is_already_up(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    monkeypatch.setattr(torch, "use_deterministic_algorithms", lambda *a, **k: None)
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", False)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    with pytest.warns(UserWarning, match="already initialised"):
+        train.deterministic(cuda=True)
+
+
+class _Syncs(torch.utils._python_dispatch.TorchDispatchMode):
+    """Counts what would stall the host on a GPU: reading a tensor's value (``item``/``float``) and copies."""
+
+    def __init__(self):
+        super().__init__()
+        self.reads = self.copies = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func is torch.ops.aten._local_scalar_dense.default:
+            self.reads += 1
+        if func in (torch.ops.aten._to_copy.default, torch.ops.aten.copy_.default):
+            self.copies += 1
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("n", [16, 64])
+def test_hot_loop_reads_no_values_per_batch(n):
+    """fit's batch loop keeps the loss on the device: one read per epoch (the epoch's loss), whatever the batches.
+
+    SGD, because Adam reads its (host-side) step counter every step by design.
+    """
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(n, 6, generator=g), torch.randn(n, 2, generator=g)
+    model = nn.Linear(6, 2)
+    with _Syncs() as syncs:
+        fit(model, x, y, nn.functional.mse_loss, epochs=3, batch_size=4, device="cpu", progress=False,
+            optimizer=lambda p: torch.optim.SGD(p, lr=0.01))
+    assert syncs.reads == 3
+    assert syncs.copies == 0
 
 
 def test_same_seed_same_weights_different_seed_differs():
