@@ -43,7 +43,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import sys
 import time
@@ -55,7 +54,7 @@ from torch import nn
 from coordlib import ConcatCoordConv2d, CoordConv2d
 from coordlib.layers import coordinate_grid
 
-from _common import loadavg, write_json  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
+from _common import Session, write_json  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
 
 # name, in_channels, out_channels, kernel, stride, padding, height, width
 SHAPES = [
@@ -182,12 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     if repeats < 1 or batch < 1 or warmup < 0:
         parser.error("--repeats and --batch must be >= 1, --warmup >= 0")
 
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, python {platform.python_version()}, "
-          f"{platform.machine()}")
+    session = Session()
     print(f"batch {batch}, repeats {repeats} (interleaved), warm-up {warmup}, forward+backward, median ms")
-    load_before = loadavg()
-    if load_before is not None:
-        print(f"load average before: {load_before:.2f} (anything near the thread count means a busy machine)")
     print()
     header = (
         f"{'shape':<30} {'plain':>8} {'concat':>8} {'coordconv':>9} {'concat/pl':>9} {'coord/pl':>8} "
@@ -196,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     print(header)
     print("-" * len(header))
 
-    started = time.perf_counter()
+    session.start()
     results = []
     for i, shape in enumerate(SHAPES):
         r = bench_shape(shape, batch, repeats, warmup)
@@ -223,11 +218,7 @@ def main(argv: list[str] | None = None) -> int:
             plain_ms = r["median_ms"]["plain"]
             cells = " ".join(f"{parts[p]:7.2f} ({parts[p] / plain_ms:5.1%})" for p in pieces)
             print(f"{r['shape']:<30} {cells} {sum(parts.values()) / plain_ms:9.3f}", flush=True)
-    elapsed = time.perf_counter() - started
-    load_after = loadavg()
-    print()
-    if load_after is not None:
-        print(f"load average after: {load_after:.2f} (this run itself contributes about {torch.get_num_threads()})")
+    elapsed = session.stop()
     print(f"goal: coordconv/plain <= {GOAL_RATIO} on the first {GOAL_SHAPES} shapes (ratio of medians); "
           f"paired = median of per-repeat coordconv/plain;")
     print(f"noise = max IQR/median over the three layers; total {elapsed:.0f} s")
@@ -236,10 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         write_json(
             args.json,
             {
-                "torch": torch.__version__,
-                "threads": torch.get_num_threads(),
-                "python": platform.python_version(),
-                "machine": platform.machine(),
+                **session.fields(),
                 "batch": batch,
                 "repeats": repeats,
                 "warmup": warmup,
@@ -248,9 +236,6 @@ def main(argv: list[str] | None = None) -> int:
                 "goal_ratio": GOAL_RATIO,
                 "goal_shapes": [r["shape"] for r in results[:GOAL_SHAPES]],
                 "results": results,
-                "elapsed_s": elapsed,
-                "loadavg_1min_before": load_before,
-                "loadavg_1min_after": load_after,
             },
         )
         print(f"wrote {args.json}")

@@ -40,10 +40,8 @@ from __future__ import annotations
 
 import argparse
 import math
-import platform
 import statistics
 import sys
-import time
 
 import torch
 
@@ -52,7 +50,7 @@ from coordlib.models import CoordConvClassifier
 from coordlib.tasks import run
 from coordlib.train import pick_device
 
-from _common import loadavg, write_json  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
+from _common import Session, write_json  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
 
 GOAL_SECONDS = 30.0
 TASK, SPLIT = "classification", "quadrant"
@@ -98,21 +96,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--seeds, --max-epochs and --batch-size must be >= 1 and --lr > 0")
 
     device = pick_device()
-    threads = torch.get_num_threads()
     train_idx, test_idx = data.split(SPLIT)
-    print(f"torch {torch.__version__}, threads {threads}, device {device}, python {platform.python_version()}, "
-          f"{platform.machine()}")
+    session = Session(device)
     print(f"{TASK}, {SPLIT} split ({len(train_idx)} train / {len(test_idx)} test), CoordConvClassifier, "
           f"Adam lr {args.lr:g}, batch {args.batch_size}, at most {args.max_epochs} epochs, seeds 0..{args.seeds - 1}")
-    load_before = loadavg()
-    if load_before is not None:
-        print(f"load average before: {load_before:.2f} (anything near the thread count means a busy machine)")
     print()
     header = f"{'seed':>4} {'solved':>7} {'epochs':>6} {'train s':>8} {'wall s':>8} {'train acc':>9} {'test acc':>9}"
     print(header)
     print("-" * len(header))
 
-    started = time.perf_counter()
+    session.start()
     records = []
     for seed in range(args.seeds):
         r = measure_seed(seed, args.max_epochs, args.batch_size, args.lr, args.criterion)
@@ -123,8 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['wall_seconds']:8.1f} {r['train_accuracy']:9.2%} {r['test_accuracy']:9.2%}",
             flush=True,
         )
-    elapsed = time.perf_counter() - started
-    load_after = loadavg()
+    elapsed = session.stop()
 
     # an unsolved seed has an infinite time to solution: it must not vanish from the summary
     tts = [r["wall_seconds"] if r["solved"] else math.inf for r in records]
@@ -132,13 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     n_solved = sum(r["solved"] for r in records)
     goal_met = n_solved == len(records) and max_wall <= GOAL_SECONDS
 
-    print()
     print(f"solved: {n_solved} of {len(records)} seeds within {args.max_epochs} epochs")
     print(f"wall seconds to solution: median {_fmt_seconds(median_wall)}, max {_fmt_seconds(max_wall)}")
     print(f"goal (every seed solved, wall <= {GOAL_SECONDS:.0f} s on this machine): {'met' if goal_met else 'NOT met'}")
-    if load_after is not None:
-        print(f"load average after: {load_after:.2f} (this run itself contributes about {threads})")
-    print(f"torch {torch.__version__}, threads {threads}; total {elapsed:.0f} s")
+    print(f"torch {torch.__version__}, threads {session.threads}; total {elapsed:.0f} s")
 
     if args.json:
         finite = lambda v: None if math.isinf(v) else v  # noqa: E731 (JSON has no infinity)
@@ -148,11 +137,7 @@ def main(argv: list[str] | None = None) -> int:
                 "task": TASK,
                 "split": SPLIT,
                 "model": "CoordConvClassifier",
-                "torch": torch.__version__,
-                "threads": threads,
-                "device": str(device),
-                "python": platform.python_version(),
-                "machine": platform.machine(),
+                **session.fields(),
                 "seeds": args.seeds,
                 "max_epochs": args.max_epochs,
                 "batch_size": args.batch_size,
@@ -163,9 +148,6 @@ def main(argv: list[str] | None = None) -> int:
                 "median_wall_seconds": finite(median_wall),
                 "max_wall_seconds": finite(max_wall),
                 "results": records,
-                "elapsed_s": elapsed,
-                "loadavg_1min_before": load_before,
-                "loadavg_1min_after": load_after,
             },
         )
         print(f"wrote {args.json}")

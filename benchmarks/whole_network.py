@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import platform
 import statistics
 import sys
 import time
@@ -50,7 +49,7 @@ from torch import nn
 from coordlib.convert import add_coords
 from coordlib.layers import ConcatCoordConv2d, CoordConv2d
 
-from _common import loadavg, write_json  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
+from _common import Session, write_json  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
 
 MODELS = ("resnet18", "resnet50")
 VARIANTS = ("plain", "stem", "all", "stem-concat", "all-concat")
@@ -158,15 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeats < 1 or args.batch < 1 or args.warmup < 0 or args.size < 32:
         parser.error("--repeats and --batch must be >= 1, --warmup >= 0, --size >= 32")
 
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, python {platform.python_version()}, "
-          f"{platform.machine()}")
+    session = Session()
     print(f"batch {args.batch}, {args.size}x{args.size} px, repeats {args.repeats} (interleaved), "
           f"warm-up {args.warmup}, train mode, forward+backward, median ms")
-    load_before = loadavg()
-    if load_before is not None:
-        print(f"load average before: {load_before:.2f} (anything near the thread count means a busy machine)")
 
-    started = time.perf_counter()
+    session.start()
     results = []
     for name in names:
         r = bench_model(name, args.batch, args.size, args.repeats, args.warmup, args.compile)
@@ -178,28 +173,18 @@ def main(argv: list[str] | None = None) -> int:
         for key, s in r["compile_s"].items():
             print(f"  compile + first step of {key}: {s:.0f} s")
         sys.stdout.flush()
-    elapsed = time.perf_counter() - started
-    load_after = loadavg()
-    print()
-    if load_after is not None:
-        print(f"load average after: {load_after:.2f} (this run itself contributes about {torch.get_num_threads()})")
+    elapsed = session.stop()
     print(f"/plain = ratio of medians; paired = median of per-repeat ratios; total {elapsed:.0f} s")
 
     if args.json:
         write_json(args.json, {
-            "torch": torch.__version__,
-            "threads": torch.get_num_threads(),
-            "python": platform.python_version(),
-            "machine": platform.machine(),
+            **session.fields(),
             "batch": args.batch,
             "size": args.size,
             "repeats": args.repeats,
             "warmup": args.warmup,
             "compile": args.compile,
             "results": results,
-            "elapsed_s": elapsed,
-            "loadavg_1min_before": load_before,
-            "loadavg_1min_after": load_after,
         })
         print(f"wrote {args.json}")
     return 0
