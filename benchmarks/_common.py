@@ -7,6 +7,7 @@ import os
 import platform
 import time
 
+import numpy as np
 import torch
 
 from coordlib._io import atomic_write
@@ -18,6 +19,12 @@ def loadavg() -> float | None:
         return os.getloadavg()[0]
     except (AttributeError, OSError):
         return None
+
+
+def relative_iqr(values: list[float]) -> float:
+    """Interquartile range over median (linear interpolation, as numpy's default): the run's noise."""
+    q1, median, q3 = np.quantile(values, [0.25, 0.5, 0.75])
+    return float((q3 - q1) / median)
 
 
 def write_json(path: str, payload: dict) -> None:

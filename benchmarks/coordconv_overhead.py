@@ -54,7 +54,7 @@ from torch import nn
 from coordlib import ConcatCoordConv2d, CoordConv2d
 from coordlib.layers import coordinate_grid
 
-from _common import Session, write_json  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
+from _common import Session, relative_iqr, write_json  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
 
 # name, in_channels, out_channels, kernel, stride, padding, height, width
 SHAPES = [
@@ -74,14 +74,6 @@ def _step(layer: nn.Module, x: torch.Tensor, grad_out: torch.Tensor) -> float:
     out = layer(x)
     out.backward(grad_out)
     return time.perf_counter() - t0
-
-
-def _quantile(values: list[float], q: float) -> float:
-    s = sorted(values)
-    pos = q * (len(s) - 1)
-    lo = int(pos)
-    hi = min(lo + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
 
 
 def bench_shape(shape: tuple, batch: int, repeats: int, warmup: int) -> dict:
@@ -108,7 +100,7 @@ def bench_shape(shape: tuple, batch: int, repeats: int, warmup: int) -> dict:
             times[key].append(_step(layers[key], x, grad_out))
 
     med = {key: statistics.median(v) * 1e3 for key, v in times.items()}
-    iqr = {key: (_quantile(v, 0.75) - _quantile(v, 0.25)) / statistics.median(v) for key, v in times.items()}
+    iqr = {key: relative_iqr(v) for key, v in times.items()}
     return {
         "shape": name,
         "input": [batch, cin, h, w],

@@ -49,18 +49,10 @@ from torch import nn
 from coordlib.convert import add_coords
 from coordlib.layers import ConcatCoordConv2d, CoordConv2d
 
-from _common import Session, write_json  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
+from _common import Session, relative_iqr, write_json  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
 
 MODELS = ("resnet18", "resnet50")
 VARIANTS = ("plain", "stem", "all", "stem-concat", "all-concat")
-
-
-def _quantile(values: list[float], q: float) -> float:
-    s = sorted(values)
-    pos = q * (len(s) - 1)
-    lo = int(pos)
-    hi = min(lo + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
 
 
 def _concatenating(model: nn.Module) -> nn.Module:
@@ -120,7 +112,7 @@ def bench_model(name: str, batch: int, size: int, repeats: int, warmup: int, com
             times[key].append(_step(model, x))
 
     med = {key: statistics.median(v) * 1e3 for key, v in times.items()}
-    iqr = {key: (_quantile(v, 0.75) - _quantile(v, 0.25)) / statistics.median(v) for key, v in times.items()}
+    iqr = {key: relative_iqr(v) for key, v in times.items()}
     return {
         "model": name,
         "input": [batch, 3, size, size],
