@@ -76,6 +76,48 @@ def test_parse_recovers_generated_scenes(size):
     assert centres.shape == (200, 2) and np.array_equal(centres, ds.centers[:, 1].numpy().astype(float))
 
 
+# Touching and overlapping objects, as the release's placement allows (centres 2r apart,
+# red drawn over blue): known answers.
+TOUCHING = {
+    # two squares whose boxes overlap 5 x 3 px: red hides the blue square's corner
+    "overlapping squares": (("square", 12, 12), ("square", 18, 20)),
+    # two circles 2r apart: they share their middle pixel, which red covers
+    "touching circles": (("circle", 10, 16), ("circle", 20, 16)),
+    # a square and a circle side by side, no gap between them
+    "square against circle": (("square", 10, 14), ("circle", 21, 14)),
+}
+
+
+@pytest.mark.parametrize("name", TOUCHING)
+def test_touching_objects_are_two_objects_at_their_true_centres(name):
+    red, blue = TOUCHING[name]
+    img = paint(paint(blank(), "blue", *blue), "red", *red)  # blue first, red on top
+    objects = metrics.parse_scene(img)
+    assert [(o.colour, o.shape) for o in objects] == [("red", red[0]), ("blue", blue[0])]
+    assert [o.center for o in objects] == [tuple(map(float, red[1:])), tuple(map(float, blue[1:]))]
+    assert all(o.well_formed and o.match == 1.0 and o.sharpness == 1.0 for o in objects)
+    assert metrics.is_valid_scene(objects)
+
+
+def test_a_hidden_part_without_the_other_colour_is_still_missing():
+    # Cut the blue square's corner out but leave white there: nothing hides it, so the
+    # centroid stands and the shape no longer matches perfectly.
+    img = paint(paint(blank(), "blue", "square", 18, 20), "red", "square", 5, 5)
+    img[:, 15:18, 13:18] = 1.0
+    blue = metrics.parse_scene(img)[1]
+    assert blue.center != (18.0, 20.0) and blue.match < 1.0
+
+
+def test_dataset_scenes_with_overlaps_parse_exactly():
+    ds = sort_of_clevr(400, seed=11, size=S)
+    close = np.abs(ds.centers.numpy()[:, 0] - ds.centers.numpy()[:, 1]).max(1) <= 2 * R
+    assert close.sum() > 40  # the placement makes many such scenes
+    scenes = metrics.parse_scenes(ds.images[close])
+    for objects, centres in zip(scenes, ds.centers[close].numpy()):
+        assert [o.center for o in objects] == [tuple(map(float, c)) for c in centres]
+        assert metrics.is_valid_scene(objects)
+
+
 def _two_red():
     return paint(scene(), "red", "square", 24, 5)
 
