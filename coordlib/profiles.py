@@ -133,12 +133,15 @@ _TABLE: dict[str, dict[str, dict[str, Any]]] = {
     },
     # Chapter 7: the offline "what"/"where" twin of the ImageNet experiment (small ResNets on MNIST
     # digits). The ImageNet recipe itself is `python -m coordlib.imagenet`, outside the profiles.
+    # ablation_seeds: the seeds of the diagnosis of the "what" task (identity init, BatchNorm after the
+    # extra layer, and long_epochs of training for both arms), a subset of seeds to fit the budget.
     "imagenet": {
-        "smoke": {"seeds": [0, 1], "train_images": 256, "test_images": 128, "epochs": 1, "width": 8, "batch_size": 64, "lr": 2e-3},
+        "smoke": {"seeds": [0, 1], "train_images": 256, "test_images": 128, "epochs": 1, "width": 8, "batch_size": 64, "lr": 2e-3,
+                  "ablation_seeds": [0, 1], "long_epochs": 2},
         "book": {"seeds": [0, 1, 2, 3, 4], "train_images": 6000, "test_images": 1000, "epochs": 4, "width": 16,
-                 "batch_size": 64, "lr": 2e-3},
+                 "batch_size": 64, "lr": 2e-3, "ablation_seeds": [0, 1, 2], "long_epochs": 6},
         "paper": {"seeds": list(range(10)), "train_images": 12000, "test_images": 2000, "epochs": 15, "width": 32,
-                  "batch_size": 64, "lr": 2e-3},
+                  "batch_size": 64, "lr": 2e-3, "ablation_seeds": list(range(10)), "long_epochs": 30},
     },
 }
 

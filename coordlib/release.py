@@ -27,7 +27,7 @@ from typing import Any, Mapping
 
 __all__ = [
     "COMMIT", "REPO", "cite", "Setting", "ADAM", "STEP_SCHEDULE", "EXPERIMENTS", "SWEEPS",
-    "setting", "values", "departures", "fmt_value",
+    "setting", "values", "departures", "fmt_value", "PAPER_EXPERIMENTS",
 ]
 
 REPO = "uber-research/CoordConv"
@@ -49,7 +49,8 @@ class Setting:
 
     @property
     def source(self) -> str:
-        return cite(self.file)
+        # Settings of experiments the release has no code for name the paper's section instead.
+        return self.file if self.file.startswith("paper") else cite(self.file)
 
 
 # Adam as train.py builds it from util.py's parser defaults.
@@ -127,6 +128,21 @@ EXPERIMENTS: Mapping[tuple[str, str], Mapping[str, Setting]] = MappingProxyType(
     {k: MappingProxyType(v) for k, v in _EXPERIMENTS.items()}
 )
 
+# Experiments the release ships no code for (ImageNet): their settings as the paper states them,
+# each sourced "paper §N"; :func:`departures` reads them like the release's.
+PAPER_EXPERIMENTS: Mapping[tuple[str, str], Mapping[str, Setting]] = MappingProxyType({
+    ("imagenet", "coordconv"): MappingProxyType({
+        "dataset": _S("ImageNet", "paper §5", "1,000 classes"),
+        "model": _S("ResNet-50", "paper §5"),
+        "extra_layer": _S("1x1 CoordConv, 8 channels, with r, at the bottom", "paper §5"),
+        "extra_layer_init": _S("not stated", "paper §5", "the release has no ImageNet code"),
+        "after_extra_layer": _S("not stated", "paper §5"),
+        "training": _S("not stated", "paper §5"),
+        "seeds": _S(5, "paper §5", "5 runs per arm"),
+        "metric": _S("top-5 accuracy", "paper §5"),
+    }),
+})
+
 # The logged sweeps of experiment_logs.sh (one seed each).
 _DECONV_SWEEP = {
     "lr": [1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2], "l2": [0.0, 1e-3, 1e-2], "kernel_size": [2, 3, 4],
@@ -187,7 +203,7 @@ def departures(
     departure must have a reason in ``why`` (a :class:`KeyError` otherwise), so
     no departure goes unexplained. ``label`` prefixes the setting (e.g. the arm).
     """
-    exp = EXPERIMENTS[(task, arch)]
+    exp = EXPERIMENTS[(task, arch)] if (task, arch) in EXPERIMENTS else PAPER_EXPERIMENTS[(task, arch)]
     unknown = set(used) - set(exp)
     if unknown:
         raise KeyError(f"settings {sorted(unknown)} are not release settings of {(task, arch)!r}")

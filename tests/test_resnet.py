@@ -224,3 +224,20 @@ def test_batchnorm_after_the_extra_layer():
         assert torch.allclose(model.conv1(x), model.conv1.conv(hidden))
     # the default design has nothing between the two layers
     assert list(dict(small_resnet(True, 10).conv1.named_children())) == ["coordconv", "conv"]
+
+
+def test_the_extra_layer_is_the_papers_imagenet_entry():
+    """coordlib.release's ImageNet entry comes from the paper; coord_resnet50 builds what it states."""
+    from coordlib import release
+
+    entry = release.PAPER_EXPERIMENTS[("imagenet", "coordconv")]
+    assert entry["extra_layer"].value == "1x1 CoordConv, 8 channels, with r, at the bottom"
+    assert entry["seeds"].value == 5 and entry["extra_layer"].source == "paper §5"
+    extra = coord_resnet50(num_classes=3).conv1.coordconv
+    assert (extra.kernel_size, extra.out_channels, extra.with_r) == ((1, 1), 8, True)
+    rows = release.departures("imagenet", "coordconv", {"extra_layer_init": "identity", "seeds": 5},
+                              {"extra_layer_init": "diagnosis"}, label="a")
+    assert rows == [["a: extra_layer_init", "not stated (paper §5; the release has no ImageNet code)",
+                     "identity", "diagnosis"]]
+    with pytest.raises(KeyError, match="has no reason"):
+        release.departures("imagenet", "coordconv", {"seeds": 3}, {})
