@@ -40,6 +40,9 @@ CLAIMS: dict[str, tuple[float | None, str, str]] = {
     "imagenet/runs_per_arm": (5.0, "paper §5", "5 runs per arm"),
     "rl/a2c/atari_games_better": (
         6.0, "paper §5", "A2C on 9 Atari games: better in 6, similar in 2, worse in 1; Ape-X: no gain"),
+    "rl/a2c/atari_games_similar": (2.0, "paper §5", "A2C on 9 Atari games: CoordConv similar in 2"),
+    "rl/a2c/atari_games_worse": (1.0, "paper §5", "A2C on 9 Atari games: CoordConv worse in 1"),
+    "rl/a2c/atari_games": (9.0, "paper §5", "A2C with and without CoordConv on 9 Atari games"),
     "generative/coordconv/smooth_interpolation": (
         None, "paper §5", "GAN/VAE on Sort-of-CLEVR: objects move smoothly instead of teleporting or fading"),
 }
