@@ -23,6 +23,9 @@ _REG = release.values("regression", "conv_uniform")
 _SWEEP = release.SWEEPS[("classification", "deconv")]
 _PAINTER = release.values("classification", "coordconv", "lr", "l2", "batch_size")
 _CCREG = release.values("regression", "coordconv", "lr", "l2", "batch_size")
+# The renderer in the book's profiles: PyTorch's init and no L2 (see _WHY).
+# ``ablation_epochs``: the epochs of chapter 4's one-change-at-a-time renderer ablation.
+_RENDERER_BOOK = {"init": "pytorch", "l2": 0.0, "ablation_epochs": 2}
 
 __all__ = ["PROFILES", "DEFAULT", "ENV_VAR", "current", "settings", "experiments", "why", "release_view"]
 
@@ -77,24 +80,26 @@ _TABLE: dict[str, dict[str, dict[str, Any]]] = {
     # the 906-parameter regressor's: both the release's (coordlib.release). The
     # epoch caps are the budget's (the release's logs run 50 epochs, its README 100).
     # ``inputs``: how the classifier and renderer read (x, y): "pixels" as released,
-    # "scaled" to [-1, 1] (the book's profiles: see _WHY).
+    # "scaled" to [-1, 1] (the book's profiles: see _WHY). ``renderer``: the
+    # renderer's initialisation, "release" (he_normal, zero biases) or "pytorch"
+    # (PyTorch's defaults), and its L2 (the book's profiles depart: see _WHY).
     "coordconv": {
         "smoke": {
             "seeds": [0], "train_limit": 128, "max_epochs": {"classification": 1, "rendering": 1, "regression": 1},
             "released_regressor_epochs": 1, "painter": _PAINTER, "released_regressor": _CCREG,
-            "inputs": "scaled",
+            "inputs": "scaled", "renderer": _RENDERER_BOOK,
         },
         "book": {
             "seeds": [0, 1, 2], "train_limit": None,
-            "max_epochs": {"classification": 8, "rendering": 3, "regression": 4},
+            "max_epochs": {"classification": 8, "rendering": 4, "regression": 4},
             "released_regressor_epochs": 5, "painter": _PAINTER, "released_regressor": _CCREG,
-            "inputs": "scaled",
+            "inputs": "scaled", "renderer": _RENDERER_BOOK,
         },
         "paper": {
             "seeds": [0, 1, 2, 3, 4], "train_limit": None,
             "max_epochs": {"classification": 50, "rendering": 50, "regression": 50},
             "released_regressor_epochs": 100, "painter": _PAINTER, "released_regressor": _CCREG,
-            "inputs": "pixels",
+            "inputs": "pixels", "renderer": {"init": "release", "l2": _PAINTER["l2"], "ablation_epochs": 10},
         },
     },
     # Chapter 5: GANs and VAEs on Sort-of-CLEVR. ``size`` is the canvas side;
@@ -133,33 +138,12 @@ _TABLE: dict[str, dict[str, dict[str, Any]]] = {
     },
     # Chapter 7: the offline "what"/"where" twin of the ImageNet experiment (small ResNets on MNIST
     # digits). The ImageNet recipe itself is `python -m coordlib.imagenet`, outside the profiles.
-    # ablation_seeds: the seeds of the diagnosis of the "what" task (identity init, BatchNorm after the
-    # extra layer, and long_epochs of training for both arms), a subset of seeds to fit the budget.
     "imagenet": {
-        "smoke": {"seeds": [0, 1], "train_images": 256, "test_images": 128, "epochs": 1, "width": 8, "batch_size": 64, "lr": 2e-3,
-                  "ablation_seeds": [0, 1], "long_epochs": 2},
+        "smoke": {"seeds": [0, 1], "train_images": 256, "test_images": 128, "epochs": 1, "width": 8, "batch_size": 64, "lr": 2e-3},
         "book": {"seeds": [0, 1, 2, 3, 4], "train_images": 6000, "test_images": 1000, "epochs": 4, "width": 16,
-                 "batch_size": 64, "lr": 2e-3, "ablation_seeds": [0, 1, 2], "long_epochs": 6},
+                 "batch_size": 64, "lr": 2e-3},
         "paper": {"seeds": list(range(10)), "train_images": 12000, "test_images": 2000, "epochs": 15, "width": 32,
-                  "batch_size": 64, "lr": 2e-3, "ablation_seeds": list(range(10)), "long_epochs": 30},
-    },
-    # Chapter 9: A2C on MinAtar games (coordlib.rl), both arms, every seed. ``frames`` per
-    # run (all 16 games of a run together; MinAtar's paper trains 5 million); the final
-    # return is the mean of the last ``last_episodes`` episodes; ``random_episodes`` of
-    # the random policy set the "did it learn" baseline; ``record_every`` updates per
-    # point of the weight curve. The book's frames come from a measured speed: 3,700 to
-    # 4,300 frames/s on one core of the book's 2-core machine (A2C, both arms, three
-    # games), so 18 runs of 100,000 frames take 7 to 8 minutes of training. Asterix is
-    # left to the paper profile: in a probe at this budget its conv agent did not beat
-    # the random policy (seed 0), which would leave the game untested.
-    "rl": {
-        "smoke": {"games": ["breakout", "space_invaders"], "seeds": [0, 1], "frames": 2_400,
-                  "last_episodes": 10, "random_episodes": 20, "record_every": 5},
-        "book": {"games": ["breakout", "seaquest", "space_invaders"], "seeds": [0, 1, 2],
-                 "frames": 100_000, "last_episodes": 50, "random_episodes": 200, "record_every": 25},
-        "paper": {"games": ["asterix", "breakout", "freeway", "seaquest", "space_invaders"],
-                  "seeds": [0, 1, 2, 3, 4], "frames": 5_000_000, "last_episodes": 100,
-                  "random_episodes": 1000, "record_every": 250},
+                  "batch_size": 64, "lr": 2e-3},
     },
 }
 
@@ -230,12 +214,18 @@ _WHY: dict[str, dict[str, dict[str, str]]] = {
 _SCALED = ("coordinates scaled to [-1, 1], like the coordinate channels: with raw pixel values "
            "(up to 59) the classifier did not train within the book's epoch cap (seed 0, "
            "quadrant split: 0% test accuracy after 4 epochs, on this machine)")
+_RENDER_INIT = ("renderer only: from he_normal and zero biases it stays on the plateau of a "
+                "constant prediction (test IOU 0) within the book's epochs; chapter 4's "
+                "ablation measures it")
+_RENDER_L2 = ("renderer only: with L2 0.001 it stays on the same plateau within the book's "
+              "epochs (chapter 4's ablation); 0 is a point of the release's logged rendering "
+              "sweep (experiment_logs.sh: l2 in {0, 0.001})")
 _WHY["coordconv"] = {
     "smoke": {"epochs": "smoke test: one epoch, meaningless numbers", "seeds": "smoke test: one seed",
-              "inputs": _SCALED,
+              "inputs": _SCALED, "init": _RENDER_INIT, "l2": _RENDER_L2,
               "targets": _TARGETS},
     "book": {"epochs": f"{_BUDGET}; runs stop as soon as train and test are solved",
-             "inputs": _SCALED,
+             "inputs": _SCALED, "init": _RENDER_INIT, "l2": _RENDER_L2,
              "seeds": "three seeds, for confidence intervals (the release ran one per setting)",
              "targets": _TARGETS},
     "paper": {"seeds": "five seeds, for confidence intervals (the release ran one per setting)",
@@ -268,6 +258,8 @@ def release_view(experiment: str, task: str, arch: str, profile: str | None = No
                "lr_schedule": "constant", "inputs": s["inputs"]}
         if task == "rendering":
             out["targets"] = "0/1 squares"
+            out["init"] = "he_normal" if s["renderer"]["init"] == "release" else "PyTorch default"
+            out["l2"] = s["renderer"]["l2"]
         return out
     if arch == "deconv":
         cfg = dict(config) if config is not None else {k: v[0] for k, v in s["sweep"].items()}
