@@ -1,4 +1,8 @@
-"""Object detection on Field-of-MNIST (paper §5): a small Faster R-CNN, with and without CoordConv.
+"""The book variant of the detection experiment: a small Faster R-CNN, with and without CoordConv.
+
+The paper's detection result (§5) comes from the release's region proposal
+network alone (:mod:`coordlib.rpn`, the chapter's main comparison). This module
+is the book's extension: a full two-stage detector on the same data.
 
 Built from ``torchvision.models.detection`` parts; only the backbone is new:
 
@@ -14,13 +18,15 @@ Built from ``torchvision.models.detection`` parts; only the backbone is new:
 
 Measures (class-agnostic, boxes ``(x0, y0, x1, y1)`` as in torchvision):
 
-* :func:`mean_best_iou`, the paper's measure: the mean, over every ground-truth
-  box, of its IOU with the best predicted box (0 if nothing was predicted);
+* :func:`mean_best_iou`: the mean, over every ground-truth box, of its IOU with
+  the best predicted box (0 if nothing was predicted); not the release's
+  measure, which is :func:`coordlib.rpn.mean_argmax_nms_iou`;
 * :func:`average_precision`: greedy matching by descending score (COCO's rule:
   a prediction takes the still-unmatched ground truth it overlaps most, if that
   IOU >= the threshold), and the area under the precision-recall curve with
   all-point interpolation (precision made monotone, summed over every recall
-  step: PASCAL VOC 2010+; COCO samples 101 recall points instead);
+  step: PASCAL VOC 2010+) or, with ``recall_points=101``, COCO's 101-point
+  interpolation (checked against ``pycocotools`` in the tests);
 * :func:`average_precision_range`: the mean AP over IOU thresholds 0.50:0.05:0.95
   (COCO's AP@[.5:.95], with the interpolation above).
 
@@ -36,6 +42,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 from torch import nn
 from torchvision.models.detection import FasterRCNN
@@ -218,7 +225,7 @@ def _check_pairs(predictions: Sequence[Mapping], targets: Sequence[Mapping], who
 
 
 def mean_best_iou(predictions: Sequence[Mapping], targets: Sequence[Mapping], score_threshold: float = 0.5) -> float:
-    """The paper's measure: mean over all ground-truth boxes of the IOU of the best predicted box.
+    """Mean over all ground-truth boxes of the IOU of the best predicted box (the book variant's measure).
 
     ``predictions``: per image ``{"boxes": (P, 4), "scores": (P,)}`` (as :func:`predict`
     returns); only boxes with ``score >= score_threshold`` count. ``targets``: per
@@ -253,16 +260,34 @@ def _match(predictions: Sequence[Mapping], targets: Sequence[Mapping], iou_thres
     return torch.cat(scores), torch.cat(hits)
 
 
-def average_precision(predictions: Sequence[Mapping], targets: Sequence[Mapping], iou_threshold: float = 0.5) -> float:
+def average_precision(
+    predictions: Sequence[Mapping],
+    targets: Sequence[Mapping],
+    iou_threshold: float = 0.5,
+    recall_points: int | None = None,
+) -> float:
     """Class-agnostic average precision at one IOU threshold, over all images together.
 
     Predictions are matched greedily by descending score (each takes the unmatched
-    ground truth it overlaps most, if IOU >= ``iou_threshold``); AP is the area
-    under the precision-recall curve with all-point interpolation (PASCAL VOC
-    2010+). No predictions -> 0. Inputs as for :func:`mean_best_iou`.
+    ground truth it overlaps most, if IOU >= ``iou_threshold``; COCO's rule). The
+    precision-recall curve is made monotone (the precision at recall ``r`` is the
+    best precision at any recall >= ``r``) and then
+
+    * ``recall_points=None``: integrated over every recall step (all-point
+      interpolation, PASCAL VOC 2010+);
+    * ``recall_points=101``: averaged over the recall levels 0, 0.01, ..., 1
+      (COCO's 101-point interpolation, as ``pycocotools`` computes it; a level
+      beyond the highest recall reached counts 0).
+
+    The two differ by at most about 1/100: one true positive out of three ground
+    truths, ranked first, gives 1/3 all-point but 34/101 (levels 0..0.33) at 101
+    points. No predictions -> 0. Inputs as for :func:`mean_best_iou`.
     """
     if not 0.0 < iou_threshold <= 1.0:
         raise ValueError(f"average_precision expected 0 < iou_threshold <= 1, got {iou_threshold}")
+    if recall_points is not None and (isinstance(recall_points, bool) or not isinstance(recall_points, int)
+                                      or recall_points < 2):
+        raise ValueError(f"average_precision expected recall_points None or an int >= 2, got {recall_points!r}")
     n_gt = _check_pairs(predictions, targets, "average_precision")
     scores, hits = _match(predictions, targets, iou_threshold)
     if len(scores) == 0:
@@ -273,6 +298,11 @@ def average_precision(predictions: Sequence[Mapping], targets: Sequence[Mapping]
     recall = tp / n_gt
     # Interpolate: the precision at recall r is the best precision at any recall >= r.
     envelope = torch.flip(torch.cummax(torch.flip(precision, [0]), 0).values, [0])
+    if recall_points is not None:
+        levels = np.linspace(0.0, 1.0, recall_points)  # COCO: np.linspace(0, 1, 101)
+        index = np.searchsorted(recall.numpy(), levels, side="left")
+        sampled = [float(envelope[i]) if i < len(envelope) else 0.0 for i in index]
+        return float(np.mean(sampled))
     steps = torch.diff(recall, prepend=torch.zeros(1, dtype=torch.float64))
     return float((steps * envelope).sum())
 

@@ -202,7 +202,7 @@ class FieldOfMnist:
         boxes: ``n`` float32 tensors ``(k_i, 4)``, ``(x0, y0, x1, y1)`` in crop pixels, edges (x1, y1 exclusive).
         labels: ``n`` int64 tensors ``(k_i,)``, the digit classes 0..9.
         placements: the :class:`Placements` that generated the images.
-        split, canvas, crop, ink_threshold: the generation settings.
+        split, canvas, crop, ink_threshold, binary: the generation settings.
     """
 
     images: torch.Tensor
@@ -213,6 +213,7 @@ class FieldOfMnist:
     canvas: int
     crop: int
     ink_threshold: float
+    binary: bool = False
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -266,12 +267,19 @@ def field_of_mnist(
     crop: int = 64,
     min_size: int = 15,
     max_size: int = 25,
+    binary: bool = False,
 ) -> FieldOfMnist:
     """Generate ``n`` Field-of-MNIST images from the digits of ``load_mnist(split)``.
 
     Defaults are the paper's (:data:`PAPER`): 5 digits on a 120x120 canvas, heights
     and widths independently uniform on the integers 15..25, centre 64x64 crop.
     Deterministic per ``seed`` (``numpy.random.default_rng``).
+
+    ``binary``: the release's pixels (``data/field_of_mnist/loader.py``): it adds
+    the resized digits as 8-bit values (0..255) and clips the sum to 1, so every
+    pixel that any digit touches with a nonzero 8-bit value is 1 and the rest 0.
+    Here: 1 where the brightest digit's value, rounded to 8 bits, is at least 1.
+    Boxes and placements are the same either way.
     """
     _check_int("n", n, 1)
     _check_int("seed", seed, 0)
@@ -281,6 +289,8 @@ def field_of_mnist(
     _check_int("canvas", canvas, crop)
     _check_int("min_size", min_size, 1)
     _check_int("max_size", max_size, min_size)
+    if not isinstance(binary, bool):
+        raise TypeError(f"field_of_mnist expected a bool for binary, got {type(binary).__name__} {binary!r}")
     if max_size > canvas:
         raise ValueError(f"field_of_mnist expected max_size <= canvas ({canvas}) so every digit fits, got {max_size}")
 
@@ -325,6 +335,8 @@ def field_of_mnist(
         boxes[img, slot] = box.to(torch.float32)
         visible[img, slot] = seen
 
+    if binary:
+        flat = ((flat * 255.0).round() >= 1.0).to(torch.float32)
     counts = visible.sum(dim=1).tolist()
     digit_labels = pool_labels[torch.from_numpy(source)]
     return FieldOfMnist(
@@ -343,4 +355,5 @@ def field_of_mnist(
         canvas=canvas,
         crop=crop,
         ink_threshold=INK_THRESHOLD,
+        binary=binary,
     )

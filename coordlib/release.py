@@ -123,6 +123,33 @@ _EXPERIMENTS: dict[tuple[str, str], dict[str, Setting]] = {
         **_COMMON, **_REGRESSION, "width": _S(1, "experiment_logs.sh", "-mul 1"),
         "model": _S("ConvRegressor big_conv2", "model_builders.py", "all-conv, BatchNorm, global average pool"),
     },
+    # Detection (chapter 6): no command line was published, so the parser defaults of util.py and
+    # train_faster_rcnn.py are the release's settings.
+    ("detection", "rpn"): {
+        "model": _S("RPN only", "model_builder_faster_rcnn.py", "RegionProposalSampler: no second stage"),
+        "optimizer": _S("SGD, momentum 0.9", "util.py", "--opt default sgd, --mom 0.9"),
+        "lr": _S(1e-3, "util.py", "--lr default"),
+        "l2": _S(0.0, "util.py", "--l2 default"),
+        "batch_size": _S(1, "train_faster_rcnn.py", "minibatch_size = 1"),
+        "steps": _S(45000, "util.py", "--epochs default 5, x 9,000 training images, one image a step"),
+        "train_images": _S(9000, "train_faster_rcnn.py", "field_of_mnist_cropped_64x64_5objs.h5"),
+        "val_images": _S(1000, "train_faster_rcnn.py", "field_of_mnist_cropped_64x64_5objs.h5"),
+        "seeds": _S(1, "util.py", "--seed 0"),
+        "padding": _S("valid", "model_builder_faster_rcnn.py", "filtersame=False unless --same"),
+        "anchors": _S("release layout", "utils_faster_rcnn.py",
+                      "9 shapes in a (4, K, H, W) array read as (K, 4) per location"),
+        "init": _S("he_normal", "model_builder_faster_rcnn.py", "box-regression 1x1 conv zero"),
+        "coordinates": _S("[0, 1]", "model_builder_faster_rcnn.py", "its own AddCoords: col / (W - 1), row / (H - 1)"),
+        "pixels": _S("binary", "data/field_of_mnist/loader.py", "8-bit digits summed, clipped to 1"),
+        "digits": _S("ink box scaled to U(15, 25)", "data/field_of_mnist/loader.py",
+                     "real-valued sizes; PIL bilinear"),
+        "gt_boxes": _S("5 per image, unclipped", "data/field_of_mnist/loader.py",
+                       "boxes partly or wholly outside the crop kept"),
+        "clip": _S(False, "train_faster_rcnn.py", "--clip not set"),
+        "sampler": _S("IOU > 0.5 / < 0.1, 12 samples", "train_faster_rcnn.py", "BoxSamplerParams"),
+        "nms": _S("IOU 0.8, 10 proposals", "train_faster_rcnn.py", "NMSParams"),
+        "metric": _S("mean_argmax_nms_iou", "model_builder_faster_rcnn.py"),
+    },
 }
 EXPERIMENTS: Mapping[tuple[str, str], Mapping[str, Setting]] = MappingProxyType(
     {k: MappingProxyType(v) for k, v in _EXPERIMENTS.items()}

@@ -176,6 +176,80 @@ def test_ap_range_averages_ten_thresholds():
     assert det.average_precision_range(preds, gts, thresholds=[0.5, 0.8]) == pytest.approx(0.5, abs=1e-12)
 
 
+def _coco_ap(preds, gts, iou_threshold):
+    """AP of ``preds`` by pycocotools' COCOeval: one category, one IOU threshold, all areas, 100 detections."""
+    import contextlib
+    import io
+
+    import numpy as np
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    xywh = lambda b: [b[0], b[1], b[2] - b[0], b[3] - b[1]]
+    images, annotations, detections = [], [], []
+    for i, (p, t) in enumerate(zip(preds, gts)):
+        images.append({"id": i, "width": 64, "height": 64})
+        for b in t["boxes"].tolist():
+            annotations.append({"id": len(annotations) + 1, "image_id": i, "category_id": 1, "bbox": xywh(b),
+                                "area": (b[2] - b[0]) * (b[3] - b[1]), "iscrowd": 0})
+        detections += [{"image_id": i, "category_id": 1, "bbox": xywh(b), "score": s}
+                       for b, s in zip(p["boxes"].tolist(), p["scores"].tolist())]
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO()
+        coco.dataset = {"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "digit"}]}
+        coco.createIndex()
+        ev = COCOeval(coco, coco.loadRes(detections), "bbox")
+        ev.params.iouThrs = np.array([iou_threshold])
+        ev.params.maxDets = [100]
+        ev.params.areaRng, ev.params.areaRngLbl = [[0.0, 1e10]], ["all"]
+        ev.evaluate()
+        ev.accumulate()
+    return float(ev.eval["precision"][0, :, 0, 0, 0].mean())  # (T, R, K, A, M): the 101 recall levels
+
+
+def _random_detections(seed, images=12):
+    """Jittered copies of the ground truth plus random boxes, distinct scores: a realistic PR curve."""
+    g = torch.Generator().manual_seed(seed)
+    preds, gts = [], []
+    for _ in range(images):
+        k = int(torch.randint(0, 5, (1,), generator=g))
+        xy = torch.rand(k, 2, generator=g) * 40
+        gt = torch.cat([xy, xy + 10 + torch.rand(k, 2, generator=g) * 14], 1)
+        hits = gt[torch.rand(k, generator=g) < 0.8]
+        hits = hits + torch.randn(hits.shape, generator=g) * 1.2
+        xy = torch.rand(3, 2, generator=g) * 44
+        noise = torch.cat([xy, xy + 6 + torch.rand(3, 2, generator=g) * 14], 1)
+        boxes = torch.cat([hits, noise])
+        preds.append({"boxes": boxes, "scores": torch.rand(len(boxes), generator=g, dtype=torch.float64).float()})
+        gts.append({"boxes": gt})
+    return preds, gts
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("iou_threshold", [0.5, 0.75])
+def test_ap_agrees_with_pycocotools(seed, iou_threshold):
+    pytest.importorskip("pycocotools")
+    preds, gts = _random_detections(seed)
+    coco = _coco_ap(preds, gts, iou_threshold)
+    ours_101 = det.average_precision(preds, gts, iou_threshold, recall_points=101)
+    ours_all = det.average_precision(preds, gts, iou_threshold)
+    assert 0.05 < coco < 0.95  # a curve with both hits and misses
+    assert ours_101 == pytest.approx(coco, abs=1e-9)  # same matching, same 101-point interpolation
+    assert abs(ours_all - coco) <= 0.011  # all-point vs 101-point: within about one recall step
+
+
+def test_ap_101_point_versus_all_point_documented_case():
+    pytest.importorskip("pycocotools")
+    # one true positive of three ground truths: recall 1/3 at precision 1
+    gts = [_gt([BOX, [20, 20, 30, 30], [40, 40, 50, 50]])]
+    preds = [_pred([BOX], [0.9])]
+    assert det.average_precision(preds, gts) == pytest.approx(1 / 3, abs=1e-12)
+    assert det.average_precision(preds, gts, recall_points=101) == pytest.approx(34 / 101, abs=1e-12)
+    assert _coco_ap(preds, gts, 0.5) == pytest.approx(34 / 101, abs=1e-12)
+    with pytest.raises(ValueError, match="recall_points"):
+        det.average_precision(preds, gts, recall_points=1)
+
+
 def test_measures_reject_bad_input():
     with pytest.raises(ValueError, match=r"shape \(K, 4\).*got shape \(4,\)"):
         det.best_iou_per_gt(torch.tensor(BOX), torch.tensor([BOX]))

@@ -158,6 +158,19 @@ def test_deterministic_per_seed():
     assert not torch.equal(a.placements.source, c.placements.source)
 
 
+def test_binary_images_are_the_releases_summed_and_clipped_pixels():
+    gray = mnist.field_of_mnist(20, seed=5)
+    binary = mnist.field_of_mnist(20, seed=5, binary=True)
+    assert binary.binary and not gray.binary
+    assert set(binary.images.unique().tolist()) == {0.0, 1.0}
+    # the release adds 8-bit digits and clips to 1: a pixel is 1 where any digit has a nonzero 8-bit value
+    assert torch.equal(binary.images, ((gray.images * 255).round() >= 1).float())
+    assert all(torch.equal(x, y) for x, y in zip(gray.boxes, binary.boxes))
+    assert float(binary.images.mean()) > float(gray.images.mean())
+    with pytest.raises(TypeError, match="binary"):
+        mnist.field_of_mnist(2, binary=1)
+
+
 def _render_alone(digit_uint8, height, width, top, left, canvas=120, crop=64):
     """One digit pasted on its own full canvas, then the centre crop: an independent re-render."""
     glyph = F.interpolate(
