@@ -19,9 +19,20 @@ above all a GPU, which one tiny run leaves idle); on a CPU whose cores are
 already busy with one member's convolutions there is little to gain, and
 layouts ``vmap`` cannot keep (``channels_last``) can make it slower.
 
+Measured while the book was built (CPU, 1 thread, niced, on 2 cores shared with
+the chapter executions, load average ~8; ``--members 4 --steps 1 --repeats 3
+--threads 1``): speed-up 0.58 (CoordConvRegressor), 0.95
+(ConvRegressorQuadrant), 0.53 (CoordConvClassifier), 0.95 (DeconvNet); paired
+0.48 to 0.83 (noise 20-57%, so only "not faster" is firm). On this CPU the
+ensemble does not help: a step is already bound by the convolutions'
+arithmetic, and the batched (grouped) convolutions that ``vmap`` makes
+probably miss the ``channels_last`` fast paths the single models take. Train
+the seeds one by one on a CPU; the ensemble is meant for GPUs, where one
+member's step leaves the device idle (not measured here: no GPU was at hand).
+
 Usage::
 
-    python benchmarks/ensemble.py                      # ~2 min on 2 busy cores
+    python benchmarks/ensemble.py                      # a few minutes on 2 idle cores
     python benchmarks/ensemble.py --quick              # sanity run, seconds
     python benchmarks/ensemble.py --members 8 --device cuda --json out.json
 """
@@ -34,11 +45,10 @@ import statistics
 import time
 
 import torch
+from _common import loadavg, write_json  # benchmarks/ is on sys.path when run as a script
 
 from coordlib import ensemble, models, optim, tasks
 from coordlib.train import pick_device
-
-from _common import loadavg, write_json  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
 
 # name, task, model factory, BatchNorm?
 MODELS = [
@@ -124,7 +134,8 @@ def main(argv=None) -> dict:
     if not chosen:
         ap.error(f"--only names none of {', '.join(m[0] for m in MODELS)}")
     rows = {}
-    print(f"{'model':24s} {'task':15s} {'BN':3s} {'seq ms':>9s} {'ens ms':>9s} {'speedup':>8s} {'paired':>7s} {'noise':>6s}")
+    print(f"{'model':24s} {'task':15s} {'BN':3s} {'seq ms':>9s} {'ens ms':>9s} "
+          f"{'speedup':>8s} {'paired':>7s} {'noise':>6s}")
     for name, task_name, make, bn in chosen:
         r = bench(task_name, make, args.members, args.batch, args.steps, args.repeats, device)
         rows[name] = {"task": task_name, "batchnorm": bn, **r}

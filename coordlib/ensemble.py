@@ -45,6 +45,10 @@ the running means that follow them) differ between the two, as they would
 between two machines, and so do eval-mode outputs of BatchNorm models, by a
 little.
 
+Speed: on a CPU the ensemble is not faster than its members one by one
+(``benchmarks/ensemble.py``: 0.5 to 0.95 times their speed); it is meant for
+GPUs, which one tiny run leaves idle.
+
 Memory layout: some models ask for ``channels_last`` inputs, a speed hint that
 ``vmap`` cannot honour ("querying is_contiguous inside of vmap"); inside the
 ensemble's calls such requests on batched tensors give the default layout,
@@ -56,8 +60,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import Callable
 
 import torch
 from torch import nn
@@ -65,9 +70,9 @@ from torch.func import functional_call, stack_module_state, vmap
 from tqdm.auto import tqdm
 
 from . import optim
-from .train import History, _epoch_seed
+from .train import History, _epoch_seed, to_device
 
-__all__ = ["Ensemble", "adam", "step", "fit", "Trained"]
+__all__ = ["Ensemble", "Trained", "adam", "fit", "step"]
 
 
 @contextlib.contextmanager
@@ -118,7 +123,7 @@ class Ensemble:
         for i, m in enumerate(models[1:], 1):
             other = {k: (tuple(v.shape), v.dtype, v.device) for k, v in m.state_dict().items()}
             if type(m) is not type(first) or other != shapes:
-                diff = sorted(set(shapes.items()) ^ set(other.items()))[:3]
+                diff = sorted(set(shapes.items()) ^ set(other.items()), key=str)[:3]
                 raise ValueError(
                     f"ensemble members must share one architecture: member {i} ({type(m).__name__}) differs "
                     f"from member 0 ({type(first).__name__}), e.g. {diff}"
@@ -128,6 +133,10 @@ class Ensemble:
         self.params = {k: v.detach().requires_grad_() for k, v in params.items()}
         self.buffers = {k: v.detach() for k, v in buffers.items()}
         self.kernels = {name for name, _ in optim.decayed(first)}
+        self._saved = list(first.state_dict())  # persistent entries: what load_state_dict expects
+        tied = [k for k in self._saved if k not in self.params and k not in self.buffers]
+        if tied:
+            raise ValueError(f"ensembles do not support shared (tied) parameters or buffers, got {tied[:3]}")
         self.members = list(range(len(models)))
 
     def __len__(self) -> int:
@@ -178,13 +187,14 @@ class Ensemble:
 
     def state_dict(self, row: int) -> dict[str, torch.Tensor]:
         """The state dict of the member in row ``row`` (copies), loadable into the original architecture."""
-        return {k: v[row].detach().clone() for k, v in {**self.params, **self.buffers}.items()}
+        stacks = {**self.params, **self.buffers}
+        return {k: stacks[k][row].detach().clone() for k in self._saved}
 
     def keep(self, rows: Sequence[int], optimizer: torch.optim.Optimizer) -> dict[torch.Tensor, torch.Tensor]:
         """Keep only the members in ``rows`` (others leave); returns ``{old parameter: new parameter}``.
 
-        The new parameters are fresh leaves; :func:`fit` moves the optimiser's
-        per-member state along with them.
+        The new parameters are fresh leaves; ``optimizer`` is pointed at them, with
+        its per-member state (Adam's moments) sliced to the same rows.
         """
         index = torch.as_tensor(list(rows), dtype=torch.long, device=self.device)
         moved = {}
@@ -320,10 +330,12 @@ def fit(
         if not len(ens):
             break
         tic = time.perf_counter()
+        # (M, n): member m's examples in its single run's order, as indices into inputs
         orders = torch.stack([
             indices[m][torch.randperm(n, generator=torch.Generator().manual_seed(_epoch_seed(seeds[m], epoch)))]
             for m in ens.members
-        ]).to(device)  # (M, n): member m's examples in its single run's order, as indices into inputs
+        ])
+        orders = to_device(orders, device)
         if schedule is not None:
             for g, base in zip(opt.param_groups, base_lrs):
                 g["lr"] = base * schedule(epoch)

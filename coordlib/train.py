@@ -31,7 +31,10 @@ from tqdm.auto import tqdm
 
 from ._io import atomic_write
 
-__all__ = ["pick_device", "device_choices", "to_device", "deterministic", "DEVICE_ENV", "seed_everything", "fit", "History", "CheckpointError", "load_checkpoint", "resume", "end_epoch"]
+__all__ = [
+    "pick_device", "device_choices", "to_device", "deterministic", "DEVICE_ENV",
+    "seed_everything", "fit", "History", "CheckpointError", "load_checkpoint", "resume", "end_epoch",
+]
 
 _FORMAT = 1  # bump when the checkpoint layout changes
 

@@ -62,8 +62,9 @@ def assert_same_runs(ens_results, single_results, skip=(), atol=1e-5, rtol=1e-4)
 
 
 def test_ensemble_equals_runs_without_batchnorm(thin):
-    kw = dict(epochs=2, batch_size=16, lr=1e-3, l2=1e-3, train_limit=32, lr_schedule=optim.step_schedule(2))
-    make = lambda: models.ConvRegressor()  # noqa: E731
+    kw = {"epochs": 2, "batch_size": 16, "lr": 1e-3, "l2": 1e-3, "train_limit": 32,
+          "lr_schedule": optim.step_schedule(2)}
+    make = lambda: models.ConvRegressor()
     ens = tasks.run_ensemble("regression", make, "uniform", seeds=[3, 4], progress=False, **kw)
     single = [tasks.run("regression", make, "uniform", seed=s, progress=False, **kw) for s in (3, 4)]
     assert null_biases(make()) == set()
@@ -77,8 +78,8 @@ def test_ensemble_equals_runs_without_batchnorm(thin):
 
 
 def test_ensemble_equals_runs_with_batchnorm(thin):
-    kw = dict(epochs=2, batch_size=16, lr=1e-3, l2=1e-3, train_limit=32, eval_every=2)
-    make = lambda: models.ConvRegressorQuadrant()  # noqa: E731
+    kw = {"epochs": 2, "batch_size": 16, "lr": 1e-3, "l2": 1e-3, "train_limit": 32, "eval_every": 2}
+    make = lambda: models.ConvRegressorQuadrant()
     ens = tasks.run_ensemble("regression", make, "quadrant", seeds=[0, 1, 2], progress=False, **kw)
     single = [tasks.run("regression", make, "quadrant", seed=s, progress=False, **kw) for s in (0, 1, 2)]
     skip = null_biases(make())
@@ -92,8 +93,8 @@ def test_ensemble_equals_runs_with_batchnorm(thin):
 
 def test_deconv_batchnorm_outputs_in_training_mode(thin):
     """DeconvNet (BatchNorm after every layer, softmax over pixels): losses and centred logits agree."""
-    kw = dict(epochs=1, batch_size=8, lr=1e-2, l2=1e-3, train_limit=16)
-    make = lambda: models.DeconvNet()  # noqa: E731
+    kw = {"epochs": 1, "batch_size": 8, "lr": 1e-2, "l2": 1e-3, "train_limit": 16}
+    make = lambda: models.DeconvNet()
     ens = tasks.run_ensemble("classification", make, "uniform", seeds=[0, 1], progress=False, **kw)
     single = [tasks.run("classification", make, "uniform", seed=s, progress=False, **kw) for s in (0, 1)]
     skip = null_biases(make()) | {"net.15.bias"}  # the softmax ignores the last bias, a constant shift
@@ -103,7 +104,7 @@ def test_deconv_batchnorm_outputs_in_training_mode(thin):
         a.model.train(), b.model.train()
         with torch.no_grad():
             la, lb = a.model(x), b.model(x)
-        centre = lambda v: v - v.mean(dim=(1, 2), keepdim=True)  # noqa: E731
+        centre = lambda v: v - v.mean(dim=(1, 2), keepdim=True)
         torch.testing.assert_close(centre(la), centre(lb), atol=1e-3, rtol=1e-4)
 
 
@@ -220,7 +221,7 @@ class VmapPerfect(nn.Module):
 
 
 def test_run_ensemble_stops_when_solved_like_run(thin):
-    kw = dict(epochs=3, batch_size=64, lr=1e-3, train_limit=64, stop_when_solved=True)
+    kw = {"epochs": 3, "batch_size": 64, "lr": 1e-3, "train_limit": 64, "stop_when_solved": True}
     ens = tasks.run_ensemble("classification", VmapPerfect, "quadrant", seeds=[0, 1], progress=False, **kw)
     single = [tasks.run("classification", VmapPerfect, "quadrant", seed=s, progress=False, **kw) for s in (0, 1)]
     for a, b in zip(ens, single):
@@ -232,8 +233,8 @@ def test_run_ensemble_stops_when_solved_like_run(thin):
 
 
 def test_bad_input_errors(thin):
-    make = lambda: models.ConvRegressor()  # noqa: E731
-    kw = dict(epochs=1, batch_size=8, lr=1e-3, train_limit=8, progress=False)
+    make = lambda: models.ConvRegressor()
+    kw = {"epochs": 1, "batch_size": 8, "lr": 1e-3, "train_limit": 8, "progress": False}
     with pytest.raises(ValueError, match="at least one seed"):
         tasks.run_ensemble("regression", make, "uniform", seeds=[], **kw)
     with pytest.raises(ValueError, match="distinct"):
@@ -246,13 +247,16 @@ def test_bad_input_errors(thin):
         tasks.run_ensemble("nope", make, "uniform", seeds=[1, 2], **kw)
     with pytest.raises(ValueError, match="one architecture"):
         ensemble.Ensemble([nn.Linear(2, 3), nn.Linear(2, 4)])
+    shared = nn.Linear(2, 2)
+    with pytest.raises(ValueError, match="tied"):
+        ensemble.Ensemble([nn.Sequential(shared, shared), nn.Sequential(shared, shared)])
     with pytest.raises(ValueError, match="at least one member"):
         ensemble.Ensemble([])
     ens = ensemble.Ensemble(tiny_models([0, 1]))
     with pytest.raises(ValueError, match="2 members first"):
         ens.forward(torch.zeros(3, 4, 1, 6, 6), train=False)
     x, y = _synthetic()
-    fit = lambda **kw: ensemble.fit(ens, x, y, loss_fn=nn.functional.mse_loss, progress=False,  # noqa: E731
+    fit = lambda **kw: ensemble.fit(ens, x, y, loss_fn=nn.functional.mse_loss, progress=False,
                                     optimizer=lambda e: ensemble.adam(e, 1e-3), **kw)
     with pytest.raises(ValueError, match="one seed per member"):
         fit(indices=torch.zeros(2, 4, dtype=torch.long), seeds=[0], epochs=1, batch_size=2)

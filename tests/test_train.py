@@ -226,7 +226,8 @@ def test_pick_device_rejects_unknown_or_missing(monkeypatch, gpus, name):
     fake_gpus(monkeypatch, gpus)
     monkeypatch.setenv(train.DEVICE_ENV, name)
     valid = "auto, cpu" + (", cuda, cuda:0, cuda:1" if gpus else "")
-    with pytest.raises(ValueError, match=f"{name!r} \\(from \\$COORDLIB_DEVICE\\).*valid choices on this machine: {valid}$"):
+    pattern = f"{name!r} \\(from \\$COORDLIB_DEVICE\\).*valid choices on this machine: {valid}$"
+    with pytest.raises(ValueError, match=pattern):
         pick_device()
     monkeypatch.delenv(train.DEVICE_ENV)
     with pytest.raises(ValueError, match="from the device argument"):
