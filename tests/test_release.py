@@ -5,8 +5,21 @@ import pytest
 from coordlib import profiles, release
 
 
-def test_every_setting_names_its_file():
-    files = {"README.md", "experiment_logs.sh", "util.py", "model_builders.py", "train.py", "tf_plus/regularizers.py"}
+# The release's files (git ls-tree of uber-research/CoordConv at 27fab8b), less its notebooks and licences.
+RELEASE_FILES = {
+    "CoordConv.py", "README.md", "environment.yml", "experiment_logs.sh", "params.py", "train.py",
+    "train_gan.py", "train_faster_rcnn.py", "util.py", "utils_faster_rcnn.py", "model_builders.py",
+    "model_builder_faster_rcnn.py", "data/not_so_clevr_generator.py", "data/sort_of_clevr_generator.py",
+    "data/field_of_mnist/loader.py", "data/field_of_mnist/demo.py", "general/lr_policy.py", "general/util.py",
+    "general/tfutil.py", "general/image_preproc.py", "general/conv_calc.py", "general/stats_buddy.py",
+    "general/vision.py", "tf_plus/regularizers.py", "tf_plus/core.py", "tf_plus/network.py",
+    "tf_plus/normalization.py", "tf_plus/backend.py", "tf_plus/preprocessing.py", "tf_plus/util.py",
+    "tf_plus/wrappers.py", "tf_plus/recurrent.py",
+}
+
+
+def test_every_setting_names_a_file_of_the_release():
+    files = RELEASE_FILES
     for key, exp in release.EXPERIMENTS.items():
         for name, s in exp.items():
             assert s.file in files, (key, name, s.file)
