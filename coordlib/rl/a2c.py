@@ -4,7 +4,7 @@ A2C is the synchronous form of A3C (Mnih et al., 2016): ``n_envs`` games are
 stepped together for ``n_steps`` steps with the current policy; each state's
 return is the discounted sum of the rewards that followed it within the
 rollout, bootstrapped from the value of the state the rollout ended in
-(:func:`n_step_returns`); one gradient step then minimises
+(:func:`n_step_returns`); one gradient step then minimises::
 
     policy loss  -mean(log pi(a|s) * (R - V(s)))       (advantage not differentiated)
   + value_coef * mean((R - V(s))^2)
