@@ -5,15 +5,24 @@ deconvolutional stack or a CoordConv stack, and judged them by eye: with
 CoordConv, objects in latent interpolations move instead of teleporting or
 fading. The release defines its GANs in ``model_builders.py`` (``CoordConvGAN``) and
 ``train_gan.py`` (uber-research/CoordConv at commit 27fab8b); at ``width=64``,
-``z_dim=256`` and ``size=64`` the classes below are those architectures:
+``z_dim=256`` and ``size=64`` the classes below are those architectures, with
+the release's initialisation:
 
-* :class:`DeconvGenerator`: dense ``4x4x512`` -> 5x5 stride-2 transposed convs
-  ``256, 128, 64, 3`` -> tanh;
+* :class:`DeconvGenerator`: dense ``4x4x512`` -> BatchNorm, ReLU -> 5x5
+  stride-2 transposed convs ``256, 128, 64, 3`` (BatchNorm + ReLU between) ->
+  tanh; every kernel ``glorot_uniform`` (TF's default: the release sets none);
 * :class:`CoordConvGenerator`: ``z`` tiled over the canvas + coordinates -> 1x1
-  convs ``512, 256, 256, 128, 64`` -> two 3x3 convs ``64`` -> 1x1 conv ``3`` -> tanh;
+  convs ``512, 256, 256, 128, 64`` -> two 3x3 convs ``64`` -> 1x1 conv ``3``,
+  ReLU between and **no BatchNorm**, every kernel ``he_normal``; tanh on the
+  output (:meth:`CoordConvGenerator.pre_tanh` is the output before it, which is
+  what the release feeds its discriminator);
 * :class:`Discriminator`: 5x5 stride-2 convs ``64, 128, 256, 512`` with
-  BatchNorm and leaky ReLU -> dense 1, optionally with coordinates at the input.
+  BatchNorm (not on the first) and leaky ReLU 0.2 -> dense 1, kernels
+  ``glorot_uniform``, optionally with coordinates at the input (the release's
+  ``clevr_coordconv_in_gd``).
 
+BatchNorm is the release's: momentum 0.9 in TF's convention, which is 0.1 in
+PyTorch's, and eps 1e-5. Biases start at zero (TF's default).
 A smaller canvas drops stride-2 stages from the top (``size=32``: three of them,
 from the same 4x4 start), and ``width`` scales every channel count linearly.
 The VAE code was never released; :class:`VAE` pairs a small conv encoder with
@@ -34,6 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from .init import glorot_uniform_, he_normal_
 from .layers import CoordConv2d
 from .train import pick_device
 
@@ -43,12 +53,44 @@ __all__ = [
     "Discriminator",
     "VAE",
     "GENERATORS",
+    "LATENTS",
+    "D_SEES",
     "make_generator",
+    "latents",
     "vae_loss",
     "train_gan",
     "interpolate",
     "sample",
 ]
+
+#: The release's BatchNorm: ``BatchNormalization(momentum=0.9, epsilon=1e-5)`` in
+#: TF's convention (the running mean keeps 0.9 of itself), 0.1 in PyTorch's.
+BN_MOMENTUM, BN_EPS = 0.1, 1e-5
+LATENTS = ("uniform", "normal")  # the release's z ~ U(-1, 1); N(0, 1) as an option
+D_SEES = ("released", "images")  # see train_gan
+
+
+def _bn(channels: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, eps=BN_EPS, momentum=BN_MOMENTUM)
+
+
+@torch.no_grad()
+def _init_(module: nn.Module, kernel: str) -> nn.Module:
+    """Every conv, transposed conv and dense kernel of ``module`` by ``kernel``
+    (``"he_normal"`` or ``"glorot_uniform"``, Keras' definitions, :mod:`coordlib.init`),
+    biases zero; BatchNorm keeps weight 1 and bias 0."""
+    from .init import _is_conv, _is_transposed
+
+    fill = he_normal_ if kernel == "he_normal" else glorot_uniform_
+    seen: set[int] = set()
+    for m in module.modules():
+        if id(m) in seen or not (_is_conv(m) or isinstance(m, nn.Linear)):
+            continue
+        fill(m.weight, _is_transposed(m))
+        if m.bias is not None:
+            m.bias.zero_()
+        seen.update(id(sub) for sub in m.modules())
+    return module
 
 
 def _stages(size: int, who: str) -> int:
@@ -69,6 +111,16 @@ def _check_latent(z: torch.Tensor, z_dim: int, who: str) -> None:
         raise ValueError(f"{who} expected latents of shape (N, {z_dim}), got {tuple(z.shape)}")
 
 
+def latents(n: int, z_dim: int, generator: torch.Generator | None = None, prior: str = "uniform") -> torch.Tensor:
+    """``(n, z_dim)`` latents from the prior: ``"uniform"`` on [-1, 1] (the release's
+    ``np.random.uniform(-1, 1)``) or ``"normal"`` (standard normal)."""
+    if prior not in LATENTS:
+        raise ValueError(f"unknown latent prior {prior!r}; valid priors are {', '.join(map(repr, LATENTS))}")
+    if prior == "uniform":
+        return torch.rand(n, z_dim, generator=generator) * 2 - 1
+    return torch.randn(n, z_dim, generator=generator)
+
+
 class DeconvGenerator(nn.Module):
     """The baseline (DCGAN) generator: ``(N, z_dim)`` -> ``(N, 3, size, size)`` in [-1, 1].
 
@@ -76,7 +128,7 @@ class DeconvGenerator(nn.Module):
     (512 at the paper's scale), then ``stages`` 5x5 stride-2 transposed
     convolutions halve the channels each time and end at 3 (BatchNorm + ReLU
     between, tanh at the end). Padding 2 with output padding 1 doubles the size
-    exactly, like TensorFlow's "SAME".
+    exactly, like TensorFlow's "SAME". Kernels ``glorot_uniform``, biases zero.
     """
 
     def __init__(self, z_dim: int = 256, width: int = 64, size: int = 64):
@@ -85,20 +137,25 @@ class DeconvGenerator(nn.Module):
         stages = _stages(size, "DeconvGenerator")
         self.z_dim, self.size = z_dim, size
         top = width * 2 ** (stages - 1)
-        self.project = nn.Sequential(nn.Linear(z_dim, top * 16), nn.Unflatten(1, (top, 4, 4)), nn.BatchNorm2d(top), nn.ReLU())
+        self.project = nn.Sequential(nn.Linear(z_dim, top * 16), nn.Unflatten(1, (top, 4, 4)), _bn(top), nn.ReLU())
         layers: list[nn.Module] = []
         channels = top
         for i in range(stages):
             last = i == stages - 1
             out = 3 if last else channels // 2
             layers.append(nn.ConvTranspose2d(channels, out, 5, stride=2, padding=2, output_padding=1))
-            layers += [nn.Tanh()] if last else [nn.BatchNorm2d(out), nn.ReLU()]
+            layers += [nn.Tanh()] if last else [_bn(out), nn.ReLU()]
             channels = out
         self.body = nn.Sequential(*layers)
+        _init_(self, "glorot_uniform")
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         _check_latent(z, self.z_dim, "DeconvGenerator")
         return self.body(self.project(z))
+
+    def pre_tanh(self, z: torch.Tensor) -> torch.Tensor:
+        """What the release feeds its discriminator: for this generator, the output itself."""
+        return self(z)
 
 
 class CoordConvGenerator(nn.Module):
@@ -108,8 +165,15 @@ class CoordConvGenerator(nn.Module):
     adds the x and y channels, so every pixel sees its own position and the
     latent. Then 1x1 convs (channels ``8w, 4w, 4w, 2w, w`` in all, with
     ``w = width``; 512 ... 64 at the paper's scale), two 3x3 convs ``w`` that
-    let neighbouring pixels agree, and a 1x1 conv to RGB with tanh. BatchNorm +
-    ReLU after every conv but the last.
+    let neighbouring pixels agree, and a 1x1 conv to RGB. ReLU between, no
+    BatchNorm, kernels ``he_normal`` (fan-in of the first counts the coordinate
+    channels), biases zero: ``model_builders.py`` ``CoordConvGAN``.
+
+    :meth:`pre_tanh` returns the last conv's output; :meth:`forward` its tanh.
+    Because the tiled latent is the same at every pixel, the first 1x1 conv is
+    computed as a dense layer on ``z`` broadcast over the canvas plus the
+    layer's coordinate term: the same sums as convolving the tiled map, without
+    building it.
     """
 
     def __init__(self, z_dim: int = 256, width: int = 64, size: int = 64):
@@ -118,22 +182,25 @@ class CoordConvGenerator(nn.Module):
         _stages(size, "CoordConvGenerator")
         self.z_dim, self.size = z_dim, size
         w = width
-
-        def block(conv: nn.Module, out: int) -> list[nn.Module]:
-            return [conv, nn.BatchNorm2d(out), nn.ReLU()]
-
-        layers = block(CoordConv2d(z_dim, 8 * w, 1), 8 * w)
+        self.first = CoordConv2d(z_dim, 8 * w, 1)
+        layers: list[nn.Module] = [nn.ReLU()]
         for cin, cout in [(8 * w, 4 * w), (4 * w, 4 * w), (4 * w, 2 * w), (2 * w, w)]:
-            layers += block(nn.Conv2d(cin, cout, 1), cout)
-        layers += block(nn.Conv2d(w, w, 3, padding=1), w) + block(nn.Conv2d(w, w, 3, padding=1), w)
-        layers += [nn.Conv2d(w, 3, 1), nn.Tanh()]
+            layers += [nn.Conv2d(cin, cout, 1), nn.ReLU()]
+        layers += [nn.Conv2d(w, w, 3, padding=1), nn.ReLU(), nn.Conv2d(w, w, 3, padding=1), nn.ReLU()]
+        layers += [nn.Conv2d(w, 3, 1)]
         self.body = nn.Sequential(*layers)
+        _init_(self, "he_normal")
+
+    def pre_tanh(self, z: torch.Tensor) -> torch.Tensor:
+        """``(N, z_dim)`` -> ``(N, 3, size, size)``, the output before tanh (unbounded)."""
+        _check_latent(z, self.z_dim, "CoordConvGenerator")
+        weight_z, _ = self.first._split_weight()  # (8w, z_dim, 1, 1)
+        dense = F.linear(z, weight_z[:, :, 0, 0], self.first.bias)  # (N, 8w)
+        coords = self.first.coordinate_term(self.size, self.size, z.dtype, z.device)  # (1, 8w, S, S)
+        return self.body(dense[:, :, None, None] + coords)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        _check_latent(z, self.z_dim, "CoordConvGenerator")
-        # expand() tiles without copying memory; the first conv reads each pixel's copy.
-        tiled = z[:, :, None, None].expand(-1, -1, self.size, self.size)
-        return self.body(tiled)
+        return torch.tanh(self.pre_tanh(z))
 
 
 GENERATORS = {"deconv": DeconvGenerator, "coordconv": CoordConvGenerator}
@@ -151,9 +218,10 @@ class Discriminator(nn.Module):
 
     ``stages`` 5x5 stride-2 convs with channels ``w, 2w, 4w, ...`` (64 ... 512 at
     the paper's scale) down to a 4x4 map, BatchNorm (not on the first layer, as
-    in DCGAN) and leaky ReLU 0.2, then a dense layer. With ``coordconv=True``
-    the first conv is a :class:`~coordlib.CoordConv2d` (the paper's "CoordConv
-    discriminator" variant).
+    in DCGAN) and leaky ReLU 0.2, then a dense layer; kernels ``glorot_uniform``,
+    biases zero. With ``coordconv=True`` the first conv is a
+    :class:`~coordlib.CoordConv2d` (coordinates at the input only, as in the
+    release's ``clevr_coordconv_in_gd``).
     """
 
     def __init__(self, width: int = 64, size: int = 64, coordconv: bool = False):
@@ -168,10 +236,11 @@ class Discriminator(nn.Module):
             conv_cls = CoordConv2d if (coordconv and i == 0) else nn.Conv2d
             layers.append(conv_cls(channels, out, 5, stride=2, padding=2))
             if i > 0:
-                layers.append(nn.BatchNorm2d(out))
+                layers.append(_bn(out))
             layers.append(nn.LeakyReLU(0.2))
             channels = out
         self.body = nn.Sequential(*layers, nn.Flatten(), nn.Linear(channels * 16, 1))
+        _init_(self, "glorot_uniform")
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if images.dim() != 4 or images.shape[1:] != (3, self.size, self.size):
@@ -229,6 +298,17 @@ def vae_loss(output, target: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
     return rec + beta * kl
 
 
+class _Switch:
+    """Turn ``requires_grad`` of a fixed list of parameters off and on again."""
+
+    def __init__(self, params: list[torch.Tensor]):
+        self.params = params
+
+    def requires_grad_(self, flag: bool) -> None:
+        for p in self.params:
+            p.requires_grad_(flag)
+
+
 def train_gan(
     generator: nn.Module,
     discriminator: nn.Module,
@@ -236,9 +316,12 @@ def train_gan(
     *,
     steps: int,
     batch_size: int = 16,
-    lr_g: float = 1e-4,
-    lr_d: float = 5e-4,
-    betas: tuple[float, float] = (0.5, 0.999),
+    lr_g: float = 5e-4,
+    lr_d: float = 1e-4,
+    betas: tuple[float, float] = (0.9, 0.99),
+    g_steps: int = 2,
+    latent: str = "uniform",
+    d_sees: str = "released",
     seed: int = 0,
     device=None,
     progress: bool = True,
@@ -248,25 +331,37 @@ def train_gan(
     callback: Callable[[int, nn.Module], dict | None] | None = None,
     callback_every: int = 0,
 ) -> list[dict]:
-    """Train a GAN with the non-saturating loss; one discriminator step per generator step.
+    """Train a GAN as ``train_gan.py`` of the release does; ``steps`` iterations.
 
-    Adam with the paper's learning rates (1e-4 generator, 5e-4 discriminator).
+    Each iteration draws one minibatch of real images and one of latents, then
+    makes one discriminator step and ``g_steps`` generator steps (the release:
+    two) on the same latents, each generator step recomputing the fakes with
+    the updated generator. Losses are the release's: sigmoid cross-entropy,
+    real -> 1 and fake -> 0 for the discriminator, fake -> 1 for the generator
+    (the non-saturating loss). Adam with ``lr_d`` for the discriminator (the
+    release's ``-L 0.0001``) and ``lr_g`` for the generator (``--lr2 .0005``),
+    ``betas`` (0.9, 0.99) as util.py's parser defaults.
+
+    ``latent`` is the prior (:func:`latents`; the release's ``"uniform"`` on
+    [-1, 1]). ``d_sees="released"`` feeds the discriminator what the release
+    feeds it, ``generator.pre_tanh(z)``: for the CoordConv generator that is the
+    output *before* tanh (``CoordConvGAN.call`` passes ``g_out`` to the
+    discriminator and applies tanh only to the images it shows), for the
+    deconv generator its tanh output. ``d_sees="images"`` always feeds the
+    tanh output (the corrected variant).
+
     ``images`` ``(N, 3, size, size)`` in [-1, 1] are drawn in seeded random
-    minibatches (reshuffled each pass). Latents are standard normal, drawn from
-    the same seeded generator, so a run is reproducible on a given device.
-
-    ``instance_noise`` adds Gaussian noise of that standard deviation to every
-    image the discriminator sees, annealed linearly to 0 over the run: on
-    nearly binary images such as Sort-of-CLEVR the discriminator otherwise
-    separates real from fake by exact pixel values within a few hundred steps and
-    the generator's gradient carries no information (Sønderby et al. 2016,
-    "Amortised MAP inference for image super-resolution", appendix C).
+    minibatches (reshuffled each pass); latents come from the same seeded
+    generator, so a run is reproducible on a given device. ``instance_noise``
+    (default 0, not in the release) adds Gaussian noise of that standard
+    deviation to every image the discriminator sees, annealed linearly to 0.
 
     Returns a list of records ``{"step", "loss_d", "loss_g", "seconds"}`` every
-    ``log_every`` steps (the mean over those steps; ``seconds`` is cumulative
-    training time), plus whatever ``callback(step, generator)`` returns every
-    ``callback_every`` steps, a multiple of ``log_every`` (called in eval mode
-    under ``no_grad``).
+    ``log_every`` iterations (the mean over them; ``loss_g`` is that of the
+    last generator step of each iteration; ``seconds`` is cumulative training
+    time), plus whatever ``callback(step, generator)`` returns every
+    ``callback_every`` iterations, a multiple of ``log_every`` (called in eval
+    mode under ``no_grad``).
     """
     if images.dim() != 4 or images.shape[1] != 3:
         raise ValueError(f"train_gan expected images of shape (N, 3, H, W), got {tuple(images.shape)}")
@@ -275,6 +370,12 @@ def train_gan(
                          f"got log_every={log_every}, callback_every={callback_every}")
     if steps < 0 or batch_size < 1 or batch_size > len(images):
         raise ValueError(f"train_gan expected steps >= 0 and 1 <= batch_size <= {len(images)}, got steps={steps}, batch_size={batch_size}")
+    if not isinstance(g_steps, int) or g_steps < 1:
+        raise ValueError(f"train_gan expected g_steps an int >= 1, got {g_steps!r}")
+    if latent not in LATENTS:
+        raise ValueError(f"unknown latent prior {latent!r}; valid priors are {', '.join(map(repr, LATENTS))}")
+    if d_sees not in D_SEES:
+        raise ValueError(f"unknown d_sees {d_sees!r}; valid values are {', '.join(map(repr, D_SEES))}")
     device = pick_device(device)
     generator.to(device)
     discriminator.to(device)
@@ -286,40 +387,46 @@ def train_gan(
     ones = torch.ones(batch_size, device=device)
     zeros = torch.zeros(batch_size, device=device)
     z_dim = generator.z_dim
+    draw = generator.pre_tanh if d_sees == "released" and hasattr(generator, "pre_tanh") else generator
+    bce = F.binary_cross_entropy_with_logits
+    d_params = _Switch([p for p in discriminator.parameters() if p.requires_grad])
 
     records: list[dict] = []
     sums = torch.zeros(2)
     elapsed, order, cursor = 0.0, torch.randperm(len(images), generator=rng), 0
+    generator.train()
+    discriminator.train()
     bar = tqdm(range(1, steps + 1), desc=desc, disable=not progress, leave=False)
     for step in bar:
         tic = time.perf_counter()
-        generator.train()
-        discriminator.train()
         if cursor + batch_size > len(images):
             order, cursor = torch.randperm(len(images), generator=rng), 0
         real = images[order[cursor : cursor + batch_size].to(device)]
         cursor += batch_size
-        z = torch.randn(batch_size, z_dim, generator=rng).to(device)
-        fake = generator(z)
-
+        z = latents(batch_size, z_dim, rng, latent).to(device)
         sigma = instance_noise * (1 - (step - 1) / steps)
 
         def noisy(x: torch.Tensor) -> torch.Tensor:
             return x + sigma * torch.randn(x.shape, generator=rng).to(device) if sigma > 0 else x
 
-        # Discriminator: real -> 1, fake -> 0 (the generator's graph is not needed here).
-        loss_d = F.binary_cross_entropy_with_logits(discriminator(noisy(real)), ones) + F.binary_cross_entropy_with_logits(
-            discriminator(noisy(fake.detach())), zeros
-        )
+        # Discriminator: real -> 1, fake -> 0 (no graph through the generator needed).
+        with torch.no_grad():
+            fake = draw(z)
+        loss_d = bce(discriminator(noisy(real)), ones) + bce(discriminator(noisy(fake)), zeros)
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
 
-        # Generator: the non-saturating loss, make the discriminator call fakes real.
-        loss_g = F.binary_cross_entropy_with_logits(discriminator(noisy(fake)), ones)
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
+        # Generator, g_steps times on the same latents: make the discriminator call fakes real.
+        # The discriminator's own weight gradients are not needed here, so they are not
+        # computed (same generator gradients, less work).
+        d_params.requires_grad_(False)
+        for _ in range(g_steps):
+            loss_g = bce(discriminator(noisy(draw(z))), ones)
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            opt_g.step()
+        d_params.requires_grad_(True)
 
         elapsed += time.perf_counter() - tic
         sums += torch.stack([loss_d.detach(), loss_g.detach()]).cpu()
@@ -331,6 +438,7 @@ def train_gan(
                 generator.eval()
                 with torch.no_grad():
                     record.update(callback(step, generator) or {})
+                generator.train()
             records.append(record)
             bar.set_postfix(d=f"{record['loss_d']:.3f}", g=f"{record['loss_g']:.3f}")
     bar.close()
@@ -339,18 +447,24 @@ def train_gan(
     return records
 
 
-def interpolate(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:
-    """Spherical interpolation between latents: ``(P, z_dim)`` pairs -> ``(P, steps, z_dim)``.
+def interpolate(z0: torch.Tensor, z1: torch.Tensor, steps: int, mode: str = "slerp") -> torch.Tensor:
+    """Interpolation between latents: ``(P, z_dim)`` pairs -> ``(P, steps, z_dim)``.
 
-    Gaussian latents concentrate on a sphere, so the straight line between two
-    of them passes through improbable short vectors; slerp stays on the shell.
+    ``mode="slerp"`` (spherical): Gaussian latents concentrate on a sphere, so
+    the straight line between two of them passes through improbable short
+    vectors; slerp stays on the shell. ``mode="linear"``: the straight line, which
+    stays inside the cube of the release's uniform latents (slerp can leave it).
     """
     if z0.shape != z1.shape or z0.dim() != 2:
         raise ValueError(f"interpolate expected two (P, z_dim) tensors of equal shape, got {tuple(z0.shape)} and {tuple(z1.shape)}")
     if steps < 2:
         raise ValueError(f"interpolate expected steps >= 2, got {steps}")
+    if mode not in ("slerp", "linear"):
+        raise ValueError(f"interpolate expected mode 'slerp' or 'linear', got {mode!r}")
     t = torch.linspace(0, 1, steps, dtype=z0.dtype, device=z0.device)[None, :, None]
     a, b = z0[:, None, :], z1[:, None, :]
+    if mode == "linear":
+        return (1 - t) * a + t * b
     cos = F.cosine_similarity(z0, z1, dim=1).clamp(-1 + 1e-7, 1 - 1e-7)[:, None, None]
     omega = torch.acos(cos)
     return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)

@@ -151,6 +151,45 @@ _EXPERIMENTS: dict[tuple[str, str], dict[str, Setting]] = {
         "metric": _S("mean_argmax_nms_iou", "model_builder_faster_rcnn.py"),
     },
 }
+
+# Chapter 5: the GANs on Sort-of-CLEVR (README "Generative Tasks": train_gan.py
+# --arch clevr_gan / clevr_coordconv_in_gd -mb 16 -E 50 -L 0.0001 --lr2 .0005 --opt adam
+# --z_dim 256). -L is the discriminator's learning rate, --lr2 the generator's.
+_GAN = {
+    "optimizer": _S("Adam", "README.md", "--opt adam"),
+    "betas": _S(ADAM["betas"], "util.py", "--beta1 0.9, --beta2 0.99 (parser defaults)"),
+    "lr_d": _S(1e-4, "README.md", "-L 0.0001: the discriminator's (train_gan.py: d_opt gets args.lr)"),
+    "lr_g": _S(5e-4, "README.md", "--lr2 .0005: the generator's"),
+    "updates": _S("1 D + 2 G", "train_gan.py", "one d_train_step, then g_train_step twice, same batch"),
+    "batch_size": _S(16, "README.md", "-mb 16"),
+    "iterations": _S(156250, "train_gan.py", "-E 50 epochs x 50,000 // 16 iterations"),
+    "z_dim": _S(256, "README.md", "--z_dim 256"),
+    "latent": _S("uniform", "train_gan.py", "np.random.uniform(-1, 1)"),
+    "l2": _S(0.0, "util.py", "--l2 default 0"),
+    "seeds": _S(1, "util.py", "one run per configuration, --seed 0"),
+    "size": _S(64, "data/sort_of_clevr_generator.py", "img_size = 64"),
+    "images": _S(50000, "data/sort_of_clevr_generator.py", "train_size = 50000"),
+    "placement": _S("centres >= 2r apart", "data/sort_of_clevr_generator.py",
+                    "size = 10; center_generate: blue first, red redrawn until 20 px away; red on top"),
+    "width": _S(64, "model_builders.py", "CoordConvGAN: channels 64 x (8, 4, 2, 1)"),
+    "batchnorm": _S("momentum 0.9 (TF), eps 1e-5", "model_builders.py",
+                    "BatchNormalization(momentum=0.9, epsilon=1e-5); 0.1 in PyTorch's convention"),
+    "instance_noise": _S(0.0, "train_gan.py", "none"),
+}
+_EXPERIMENTS[("gan", "deconv")] = {
+    **_GAN, "model": _S("deconv_generator", "model_builders.py", "--arch clevr_gan"),
+    "init": _S("glorot_uniform", "model_builders.py", "no kernel_initializer: TF's default"),
+    "coordinates": _S("none", "train_gan.py", "clevr_gan: coords_in_g=False, coords_in_d=False"),
+    "d_sees": _S("tanh output", "model_builders.py", "the deconv generator ends in Tanh"),
+}
+_EXPERIMENTS[("gan", "coordconv")] = {
+    **_GAN, "model": _S("coordconv_generator", "model_builders.py", "--arch clevr_coordconv_in_gd"),
+    "init": _S("he_normal G, glorot_uniform D", "model_builders.py", "G sets he_normal, D sets none"),
+    "coordinates": _S("G and D", "train_gan.py", "clevr_coordconv_in_gd: coords_in_g and coords_in_d"),
+    "d_sees": _S("pre-tanh output", "model_builders.py",
+                 "CoordConvGAN.call feeds D g_out; Tanh(g_out) is only shown (probably a bug)"),
+    "generator_batchnorm": _S("none", "model_builders.py", "coordconv_generator: Conv2D + ReLU only"),
+}
 EXPERIMENTS: Mapping[tuple[str, str], Mapping[str, Setting]] = MappingProxyType(
     {k: MappingProxyType(v) for k, v in _EXPERIMENTS.items()}
 )

@@ -160,17 +160,20 @@ def test_deconv_generator_parameter_count_at_paper_scale():
 
 
 def test_coordconv_generator_parameter_count_at_paper_scale():
+    # model_builders.py CoordConvGAN.coordconv_generator: Conv2D + ReLU only, no BatchNorm.
     expected = (
-        conv(256 + 2, 512, 1) + bn(512)
-        + conv(512, 256, 1) + bn(256)
-        + conv(256, 256, 1) + bn(256)
-        + conv(256, 128, 1) + bn(128)
-        + conv(128, 64, 1) + bn(64)
-        + 2 * (conv(64, 64, 3) + bn(64))
+        conv(256 + 2, 512, 1)
+        + conv(512, 256, 1)
+        + conv(256, 256, 1)
+        + conv(256, 128, 1)
+        + conv(128, 64, 1)
+        + 2 * conv(64, 64, 3)
         + conv(64, 3, 1)
     )
-    assert expected == 447_619
-    assert n_params(gen.CoordConvGenerator(z_dim=256, width=64, size=64)) == expected
+    assert expected == 444_931
+    g = gen.CoordConvGenerator(z_dim=256, width=64, size=64)
+    assert n_params(g) == expected
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in g.modules())
 
 
 def test_discriminator_parameter_counts_at_paper_scale():
@@ -197,7 +200,7 @@ def test_smaller_canvas_drops_stages_from_the_top():
     disc = conv(3, 64, 5) + conv(64, 128, 5) + bn(128) + conv(128, 256, 5) + bn(256) + dense(256 * 16, 1)
     assert n_params(gen.Discriminator(width=64, size=32)) == disc
     # The CoordConv generator has no stages: its size only sets the canvas.
-    assert n_params(gen.CoordConvGenerator(z_dim=256, width=64, size=32)) == 447_619
+    assert n_params(gen.CoordConvGenerator(z_dim=256, width=64, size=32)) == 444_931
 
 
 def test_width_scales_channels_linearly():
@@ -231,20 +234,52 @@ def test_coordinate_layers_sit_where_documented():
 # ----------------------------------------------------------------------------- the CoordConv generator sees positions
 
 
-def test_coordconv_generator_first_layer_is_addcoords_then_conv():
-    g = seeded(lambda: gen.CoordConvGenerator(z_dim=5, width=2, size=8))
-    first = convs_of(g)[0]
-    z = randn(3, 5)
-    seen = {}
-    handle = first.register_forward_hook(lambda module, inputs, output: seen.setdefault("out", output.clone()))
-    try:
-        with torch.no_grad():
-            g(z)
-    finally:
-        handle.remove()
+def test_coordconv_generator_equals_addcoords_then_convolve_the_tiled_latent():
+    # The first layer is computed as a dense layer on z plus the coordinate term;
+    # the whole generator must equal the release's tile -> AddCoords -> conv stack.
+    g = seeded(lambda: gen.CoordConvGenerator(z_dim=5, width=2, size=8)).double()
+    z = randn(3, 5, dtype=torch.float64)
     tiled = z[:, :, None, None].repeat(1, 1, 8, 8)
-    reference = F.conv2d(AddCoords()(tiled), first.weight, first.bias)
-    torch.testing.assert_close(seen["out"], reference)
+    first = g.first
+    reference = g.body(F.conv2d(AddCoords()(tiled), first.weight, first.bias))
+    with torch.no_grad():
+        torch.testing.assert_close(g.pre_tanh(z), reference, rtol=0, atol=1e-12)
+        torch.testing.assert_close(g(z), torch.tanh(reference), rtol=0, atol=1e-12)
+
+
+def test_coordconv_generator_pre_tanh_is_unbounded_and_deconv_pre_tanh_is_its_output():
+    g = seeded(lambda: gen.CoordConvGenerator(z_dim=5, width=2, size=8))
+    with torch.no_grad():
+        raw = g.pre_tanh(randn(4, 5) * 50)
+    assert raw.abs().max() > 1  # nothing bounds what the release's discriminator sees
+    d = seeded(lambda: gen.DeconvGenerator(z_dim=5, width=2, size=8)).eval()
+    z = randn(2, 5)
+    with torch.no_grad():
+        torch.testing.assert_close(d.pre_tanh(z), d(z), rtol=0, atol=0)
+
+
+def test_release_initialisation():
+    # he_normal in the CoordConv generator (fan-in counts the coordinates), glorot_uniform
+    # elsewhere, biases zero; the release's BatchNorm (momentum 0.1 in torch's terms, eps 1e-5).
+    from coordlib.init import TRUNCATED_STD
+
+    torch.manual_seed(0)
+    g = gen.CoordConvGenerator(z_dim=256, width=64, size=8)
+    assert g.first.weight.abs().max() <= 2 * math.sqrt(2 / 258) / TRUNCATED_STD + 1e-6
+    assert abs(float(g.first.weight.std()) - math.sqrt(2 / 258)) < 0.02 * math.sqrt(2 / 258)
+    assert all(float(m.bias.abs().max()) == 0 for m in convs_of(g))
+    d = gen.Discriminator(width=64, size=32)
+    w = d.body[-1].weight
+    assert w.abs().max() <= math.sqrt(6 / (256 * 16 + 1))
+    conv2 = convs_of(d)[1]  # (128, 64, 5, 5): fans 64*25 and 128*25
+    limit = math.sqrt(6 / (64 * 25 + 128 * 25))
+    assert conv2.weight.abs().max() <= limit and conv2.weight.abs().max() > 0.99 * limit
+    assert abs(float(conv2.weight.std()) - limit / math.sqrt(3)) < 0.01 * limit
+    dec = gen.DeconvGenerator(z_dim=256, width=64, size=64)
+    assert float(dec.project[0].bias.abs().max()) == 0
+    bns = [m for m in [*dec.modules(), *d.modules()] if isinstance(m, nn.BatchNorm2d)]
+    assert bns and all(m.momentum == 0.1 and m.eps == 1e-5 for m in bns)
+    assert g.first.weight.abs().max() > 1.9 * math.sqrt(2 / 258) / TRUNCATED_STD
 
 
 @pytest.mark.parametrize("kind", list(GENERATOR_CLASSES))
@@ -506,7 +541,9 @@ def test_train_gan_calls_back_in_eval_mode_and_merges_the_result(images):
     g, d = make_pair()
     probe = randn(2, Z_DIM, seed=5)
     forwards: list[tuple[bool, bool]] = []  # (training, grad enabled) at every generator call
-    g.register_forward_pre_hook(lambda module, inputs: forwards.append((module.training, torch.is_grad_enabled())))
+    # g.body runs in every call, pre_tanh (training, as released) or forward (the callback)
+    g.body.register_forward_pre_hook(
+        lambda module, inputs: forwards.append((module.training, torch.is_grad_enabled())))
     calls = []
 
     def callback(step, generator):
@@ -522,8 +559,9 @@ def test_train_gan_calls_back_in_eval_mode_and_merges_the_result(images):
     assert calls == [3, 6, 7]
     assert [r["probe_step"] for r in records] == [3, 6, 7]
     assert all(set(r) == {"step", "loss_d", "loss_g", "seconds", "probe_mean", "probe_step"} for r in records)
-    train, evaluate = (True, True), (False, False)
-    assert forwards == [train] * 3 + [evaluate] + [train] * 3 + [evaluate] + [train] + [evaluate]
+    # an iteration: the discriminator's step (no graph through G), then two generator steps
+    it, evaluate = [(True, False), (True, True), (True, True)], [(False, False)]
+    assert forwards == it * 3 + evaluate + it * 3 + evaluate + it + evaluate
 
 
 def test_train_gan_callback_every_multiple_of_log_every_and_none_result(images):
@@ -571,11 +609,77 @@ def test_train_gan_uses_every_image_before_repeating_one(images):
     first.register_forward_pre_hook(lambda module, inputs: d_inputs.append(inputs[0].detach().clone()))
     with torch.random.fork_rng(devices=[]):
         gen.train_gan(g, d, images, steps=3, batch_size=8, log_every=3, progress=False, device="cpu")
-    # Per step the discriminator sees real, fake, fake: the reals are calls 0, 3, 6.
-    reals = torch.cat([d_inputs[i] for i in (0, 3, 6)])
+    # Per iteration the discriminator sees real and fake (its step), then fake twice (the
+    # generator's two steps): the reals are calls 0, 4, 8.
+    assert len(d_inputs) == 12
+    reals = torch.cat([d_inputs[i] for i in (0, 4, 8)])
     matches = (reals[:, None] == images[None]).flatten(2).all(dim=2)  # (24 seen, 24 images)
     assert matches.sum(dim=1).tolist() == [1] * N_IMAGES
     assert sorted(matches.float().argmax(dim=1).tolist()) == list(range(N_IMAGES))
+
+
+def _d_inputs(images, **kwargs):
+    """What the discriminator's first conv sees in a 1-iteration run of a coordconv pair
+    whose generator's last conv is scaled up (so its pre-tanh output leaves [-1, 1])."""
+    seen = []
+    g, d = make_pair()
+    with torch.no_grad():
+        g.body[-1].weight.mul_(100)
+    first = next(m for m in d.modules() if isinstance(m, nn.Conv2d))
+    first.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0].detach().clone()))
+    with torch.random.fork_rng(devices=[]):
+        gen.train_gan(g, d, images, steps=1, batch_size=8, log_every=1, progress=False, device="cpu", **kwargs)
+    return seen
+
+
+def test_train_gan_feeds_the_discriminator_pre_tanh_as_released_or_images_as_corrected(images):
+    released = _d_inputs(images)
+    assert len(released) == 4
+    assert all(x.abs().max() > 1.5 for x in released[1:])  # fakes before tanh: unbounded
+    corrected = _d_inputs(images, d_sees="images")
+    assert all(x.abs().max() <= 1 for x in corrected)
+    # Same latents, same generator at the discriminator step: the fakes differ by tanh only.
+    torch.testing.assert_close(corrected[1], torch.tanh(released[1]))
+
+
+def test_train_gan_makes_g_steps_generator_steps_per_discriminator_step(images):
+    assert len(_d_inputs(images, g_steps=1)) == 3
+    assert len(_d_inputs(images, g_steps=3)) == 5
+    with pytest.raises(ValueError, match=r"g_steps an int >= 1, got 0"):
+        run(images, g_steps=0)
+    with pytest.raises(ValueError, match=r"unknown latent prior 'cauchy'"):
+        run(images, latent="cauchy")
+    with pytest.raises(ValueError, match=r"unknown d_sees 'logits'"):
+        run(images, d_sees="logits")
+
+
+def test_train_gan_generator_steps_leave_the_discriminator_alone(images):
+    # Two runs that differ only in g_steps have the same discriminator after iteration 1:
+    # the generator steps neither update it nor leave gradients in it.
+    _, _, d1 = run(images, steps=1, g_steps=1)
+    _, _, d2 = run(images, steps=1, g_steps=2)
+    # (BatchNorm's running statistics, buffers, do see the generator steps' fakes.)
+    assert all(torch.equal(a, b) for a, b in zip(d1.parameters(), d2.parameters()))
+    assert all(p.requires_grad for p in d2.parameters())
+
+
+def test_latents_uniform_on_minus_one_one_and_seeded():
+    z = gen.latents(4000, 8, torch.Generator().manual_seed(0))
+    assert z.shape == (4000, 8) and z.min() >= -1 and z.max() < 1
+    assert abs(float(z.mean())) < 0.02 and abs(float(z.var()) - 1 / 3) < 0.01
+    torch.testing.assert_close(z, gen.latents(4000, 8, torch.Generator().manual_seed(0)), rtol=0, atol=0)
+    normal = gen.latents(4000, 8, torch.Generator().manual_seed(0), "normal")
+    assert abs(float(normal.var()) - 1) < 0.05
+    with pytest.raises(ValueError, match="unknown latent prior"):
+        gen.latents(2, 2, prior="laplace")
+
+
+def test_linear_interpolation_is_the_straight_line():
+    z0, z1 = torch.tensor([[-1.0, 1.0]]), torch.tensor([[1.0, 0.0]])
+    path = gen.interpolate(z0, z1, 3, "linear")
+    torch.testing.assert_close(path[0], torch.tensor([[-1.0, 1.0], [0.0, 0.5], [1.0, 0.0]]))
+    with pytest.raises(ValueError, match="mode 'slerp' or 'linear'"):
+        gen.interpolate(z0, z1, 3, "cubic")
 
 
 # ----------------------------------------------------------------------------- plots
@@ -651,3 +755,29 @@ def test_interpolation_slider_rejects_mismatched_strips(new_figures):
     with pytest.raises(ValueError, match=r"same number of frames, got \{\}"):
         interpolation_slider({})
     assert new_figures() == []
+
+
+# ----------------------------------------------------------------------------- the release's settings, as profiles use them
+
+
+def test_release_gan_settings_and_every_profile_departure_has_a_reason():
+    from coordlib import profiles, release
+
+    r = release.values("gan", "coordconv")
+    assert (r["lr_d"], r["lr_g"], r["betas"], r["batch_size"], r["z_dim"]) == (1e-4, 5e-4, (0.9, 0.99), 16, 256)
+    assert r["iterations"] == 50 * (50_000 // 16) == 156_250
+    assert release.values("gan", "deconv")["coordinates"] == "none" and r["coordinates"] == "G and D"
+    for name in profiles.PROFILES:
+        s = profiles.settings("generative", name)
+        g = s["gan"]
+        assert (g["lr_d"], g["lr_g"], g["betas"], g["g_steps"], g["latent"], g["d_sees"]) == (
+            1e-4, 5e-4, (0.9, 0.99), 2, "uniform", "released")
+        used = {"seeds": len(s["seeds"]), "size": s["size"], "images": s["images"],
+                **{k: g[k] for k in ("iterations", "z_dim", "width", "lr_g", "lr_d", "betas", "batch_size",
+                                     "latent", "instance_noise")}}
+        for arm in ("deconv", "coordconv"):
+            rows = release.departures("gan", arm, used, profiles.why("generative", name))
+            assert all(row[3] for row in rows)
+    paper = profiles.settings("generative", "paper")
+    assert (paper["size"], paper["images"], paper["gan"]["iterations"], paper["gan"]["z_dim"]) == (
+        64, 50_000, 156_250, 256)
