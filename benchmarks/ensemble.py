@@ -20,10 +20,11 @@ already busy with one member's convolutions there is little to gain, and
 layouts ``vmap`` cannot keep (``channels_last``) can make it slower.
 
 Measured while the book was built (CPU, 1 thread, niced, on 2 cores shared with
-the chapter executions, load average ~8; ``--members 4 --steps 1 --repeats 3
---threads 1``): speed-up 0.58 (CoordConvRegressor), 0.95
-(ConvRegressorQuadrant), 0.53 (CoordConvClassifier), 0.95 (DeconvNet); paired
-0.48 to 0.83 (noise 20-57%, so only "not faster" is firm). On this CPU the
+the chapter executions; ``--members 4 --repeats 3 --threads 1``), speed-up
+(sequential / ensemble) in two runs, ``--steps 1`` at load ~8 and
+``--steps 2`` at load ~5: CoordConvRegressor 0.58, 0.70; ConvRegressorQuadrant
+0.95, 0.82; CoordConvClassifier 0.53, 0.55; DeconvNet 0.95, 0.74 (noise 20% to
+200%, so only "not faster" is firm). On this CPU the
 ensemble does not help: a step is already bound by the convolutions'
 arithmetic, and the batched (grouped) convolutions that ``vmap`` makes
 probably miss the ``channels_last`` fast paths the single models take. Train

@@ -46,8 +46,8 @@ between two machines, and so do eval-mode outputs of BatchNorm models, by a
 little.
 
 Speed: on a CPU the ensemble is not faster than its members one by one
-(``benchmarks/ensemble.py``: 0.5 to 0.95 times their speed); it is meant for
-GPUs, which one tiny run leaves idle.
+(``benchmarks/ensemble.py``: 0.5 to 0.95 times their speed on 2 busy cores);
+it is meant for GPUs, which one tiny run leaves idle.
 
 Memory layout: some models ask for ``channels_last`` inputs, a speed hint that
 ``vmap`` cannot honour ("querying is_contiguous inside of vmap"); inside the

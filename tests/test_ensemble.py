@@ -229,6 +229,25 @@ def test_run_ensemble_stops_when_solved_like_run(thin):
         assert a.test == b.test == {"accuracy": 1.0} and a.train == b.train
 
 
+def test_hot_loop_reads_and_moves_nothing_per_batch(monkeypatch):
+    """ensemble.fit, like train.fit: per epoch one read (the losses) and one move (the orders), whatever the batches."""
+    from test_train import Transfers
+
+    counts = []
+    for n in (16, 64):
+        x, y = _synthetic(n)
+        ens = ensemble.Ensemble(tiny_models([0, 1]))
+        indices = torch.stack([torch.arange(n), torch.arange(n).flip(0)])
+        with Transfers(monkeypatch) as seen:
+            ensemble.fit(ens, x, y, indices, nn.functional.mse_loss, seeds=[0, 1], epochs=3, batch_size=4,
+                         optimizer=lambda e: torch.optim.SGD(list(e.params.values()), lr=0.01), progress=False)
+        monkeypatch.undo()
+        counts.append((seen.reads, seen.moves))
+    # reads: the index range check (2) and the losses of each epoch (3, one tolist);
+    # moves: inputs, targets and indices once, then the orders once per epoch
+    assert counts[0] == counts[1] == (2 + 3, 3 + 3)
+
+
 # ----------------------------------------------------------------------------- bad input
 
 

@@ -283,35 +283,49 @@ def test_deterministic_warns_when_cuda_is_already_up(monkeypatch):
         train.deterministic(cuda=True)
 
 
-class _Syncs(torch.utils._python_dispatch.TorchDispatchMode):
-    """Counts what would stall the host on a GPU: reading a tensor's value (``item``/``float``) and copies."""
+class Transfers(torch.utils._python_dispatch.TorchDispatchMode):
+    """Counts what would stall the host or cross the bus on a GPU, in code that runs on the CPU.
 
-    def __init__(self):
+    ``reads``: values read back from a tensor (``item``, ``float``: the
+    dispatcher's ``_local_scalar_dense``; ``tolist``), a synchronisation on a GPU.
+    ``moves``: calls of ``Tensor.to`` / ``.cpu`` / ``.cuda`` (counted at the
+    Python level, since on the CPU they are no-ops the dispatcher never sees).
+    """
+
+    def __init__(self, monkeypatch):
         super().__init__()
-        self.reads = self.copies = 0
+        self.reads = self.moves = 0
+        for name, kind in (("to", "moves"), ("cpu", "moves"), ("cuda", "moves"), ("tolist", "reads")):
+            original = getattr(torch.Tensor, name)
+
+            def counted(t, *args, _original=original, _kind=kind, **kwargs):
+                setattr(self, _kind, getattr(self, _kind) + 1)
+                return _original(t, *args, **kwargs)
+
+            monkeypatch.setattr(torch.Tensor, name, counted)
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         if func is torch.ops.aten._local_scalar_dense.default:
             self.reads += 1
-        if func in (torch.ops.aten._to_copy.default, torch.ops.aten.copy_.default):
-            self.copies += 1
         return func(*args, **(kwargs or {}))
 
 
-@pytest.mark.parametrize("n", [16, 64])
-def test_hot_loop_reads_no_values_per_batch(n):
-    """fit's batch loop keeps the loss on the device: one read per epoch (the epoch's loss), whatever the batches.
-
-    SGD, because Adam reads its (host-side) step counter every step by design.
+def test_hot_loop_reads_and_moves_nothing_per_batch(monkeypatch):
+    """fit's batch loop keeps everything on the device: per epoch one read (the epoch's loss) and one move
+    (the shuffled order), however many batches. SGD, because Adam reads its host-side step counter each step.
     """
-    g = torch.Generator().manual_seed(0)
-    x, y = torch.randn(n, 6, generator=g), torch.randn(n, 2, generator=g)
-    model = nn.Linear(6, 2)
-    with _Syncs() as syncs:
-        fit(model, x, y, nn.functional.mse_loss, epochs=3, batch_size=4, device="cpu", progress=False,
-            optimizer=lambda p: torch.optim.SGD(p, lr=0.01))
-    assert syncs.reads == 3
-    assert syncs.copies == 0
+    counts = []
+    for n in (16, 64):  # 4 and 16 batches per epoch
+        g = torch.Generator().manual_seed(0)
+        x, y = torch.randn(n, 6, generator=g), torch.randn(n, 2, generator=g)
+        model = nn.Linear(6, 2)
+        with Transfers(monkeypatch) as seen:
+            fit(model, x, y, nn.functional.mse_loss, epochs=3, batch_size=4, device="cpu", progress=False,
+                optimizer=lambda p: torch.optim.SGD(p, lr=0.01))
+        monkeypatch.undo()
+        counts.append((seen.reads, seen.moves))
+    # moves: the model's 2 tensors, inputs and targets once, then the order once per epoch
+    assert counts[0] == counts[1] == (3, 2 + 2 + 3)
 
 
 def test_same_seed_same_weights_different_seed_differs():
