@@ -66,8 +66,8 @@ from .mnist import FieldOfMnist
 __all__ = [
     "ANCHOR_SHAPES", "HIDDEN", "SAMPLE_SIZE", "POSITIVE_IOU", "NEGATIVE_IOU", "NMS_IOU", "PROPOSALS",
     "PADDINGS", "LAYOUTS", "LR", "MOMENTUM",
-    "RPN", "release_coordinates", "feature_size", "anchors", "to_xyxy", "from_xyxy", "apply_deltas",
-    "target_deltas", "sample", "losses", "propose", "argmax_iou", "mean_argmax_nms_iou", "predict",
+    "RPN", "ReleaseAddCoords", "release_coordinates", "feature_size", "anchors", "to_xyxy", "from_xyxy",
+    "apply_deltas", "target_deltas", "sample", "losses", "propose", "argmax_iou", "mean_argmax_nms_iou", "predict",
     "evaluate", "train_rpn",
 ]
 
@@ -100,7 +100,7 @@ def release_coordinates(height: int, width: int, device=None, dtype=torch.float3
     return torch.stack([x.expand(height, width), y[:, None].expand(height, width)]).unsqueeze(0)
 
 
-class _AddCoords(nn.Module):
+class ReleaseAddCoords(nn.Module):
     """Append :func:`release_coordinates` to ``(N, C, H, W)`` -> ``(N, C + 2, H, W)``."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -201,7 +201,7 @@ class RPN(nn.Module):
         self.coordconv, self.padding, self.layout, self.image_size = bool(coordconv), padding, layout, image_size
         k, extra, pad = len(ANCHOR_SHAPES), 2 if coordconv else 0, 0 if padding == "valid" else 2
         with torch.random.fork_rng(devices=[]):  # nn.Conv2d draws its default init from the global RNG
-            coords = [_AddCoords()] if coordconv else []
+            coords = [ReleaseAddCoords()] if coordconv else []
             self.backbone = nn.Sequential(
                 *coords, nn.Conv2d(in_channels + extra, 32, 5, padding=pad), nn.ReLU(), nn.MaxPool2d(2),
                 nn.Conv2d(32, 64, 5, padding=pad), nn.ReLU(), nn.MaxPool2d(2),
