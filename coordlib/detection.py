@@ -54,7 +54,7 @@ from tqdm.auto import tqdm
 
 from .layers import CoordConv2d
 from .mnist import FieldOfMnist
-from .train import _epoch_seed, _save_checkpoint, end_epoch, pick_device, resume
+from .train import epoch_seed, save_checkpoint, end_epoch, pick_device, resume
 
 __all__ = [
     "ANCHOR_SIZES",
@@ -372,8 +372,8 @@ def train_detector(
             if history.stopped_early:
                 break
             tic = time.perf_counter()
-            torch.manual_seed(_epoch_seed(seed, epoch))
-            order = torch.randperm(n, generator=torch.Generator().manual_seed(_epoch_seed(seed, epoch)))
+            torch.manual_seed(epoch_seed(seed, epoch))
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(epoch_seed(seed, epoch)))
             model.train()
             sums: dict[str, float] = {}
             for begin in range(0, n, batch_size):
@@ -393,7 +393,7 @@ def train_detector(
             end_epoch(history, record, model, callback)
             bar.set_postfix(loss=f"{record['loss']:.4g}")
             if path is not None:
-                _save_checkpoint(path, model, opt, epoch + 1, seed, history)
+                save_checkpoint(path, model, opt, epoch + 1, seed, history)
     bar.close()
     model.eval()
     return history.epochs

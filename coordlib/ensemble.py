@@ -70,7 +70,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from tqdm.auto import tqdm
 
 from . import optim
-from .train import History, _epoch_seed, to_device
+from .train import History, epoch_seed, to_device
 
 __all__ = ["Ensemble", "Trained", "adam", "fit", "step"]
 
@@ -332,7 +332,7 @@ def fit(
         tic = time.perf_counter()
         # (M, n): member m's examples in its single run's order, as indices into inputs
         orders = torch.stack([
-            indices[m][torch.randperm(n, generator=torch.Generator().manual_seed(_epoch_seed(seeds[m], epoch)))]
+            indices[m][torch.randperm(n, generator=torch.Generator().manual_seed(epoch_seed(seeds[m], epoch)))]
             for m in ens.members
         ])
         orders = to_device(orders, device)

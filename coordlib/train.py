@@ -33,7 +33,8 @@ from ._io import atomic_write
 
 __all__ = [
     "pick_device", "device_choices", "to_device", "deterministic", "DEVICE_ENV",
-    "seed_everything", "fit", "History", "CheckpointError", "load_checkpoint", "resume", "end_epoch",
+    "seed_everything", "epoch_seed", "fit", "History", "CheckpointError", "save_checkpoint", "load_checkpoint",
+    "resume", "end_epoch",
 ]
 
 _FORMAT = 1  # bump when the checkpoint layout changes
@@ -150,7 +151,8 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _epoch_seed(seed: int, epoch: int) -> int:
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of one epoch's data order (and dropout) in a run seeded ``seed``: every loop uses it."""
     return (seed * 1_000_003 + epoch) % 2**63
 
 
@@ -225,7 +227,8 @@ def end_epoch(history: History, record: dict, model: nn.Module, callback) -> dic
     return record
 
 
-def _save_checkpoint(path: Path, model: nn.Module, optimizer, epoch: int, seed: int, history: History) -> None:
+def save_checkpoint(path: Path, model: nn.Module, optimizer, epoch: int, seed: int, history: History) -> None:
+    """Write a run's state after ``epoch`` epochs to ``path``, atomically (read by :func:`load_checkpoint`)."""
     state = {
         "format": _FORMAT,
         "epoch": epoch,
@@ -302,8 +305,8 @@ def fit(
     bar = tqdm(range(start, epochs), desc=desc, disable=not progress, initial=start, total=epochs, leave=False)
     for epoch in bar:
         tic = time.perf_counter()
-        torch.manual_seed(_epoch_seed(seed, epoch))  # dropout etc. reproducible per epoch
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(_epoch_seed(seed, epoch))).to(device)
+        torch.manual_seed(epoch_seed(seed, epoch))  # dropout etc. reproducible per epoch
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(epoch_seed(seed, epoch))).to(device)
         if schedule is not None:
             for g, base in zip(opt.param_groups, base_lrs):
                 g["lr"] = base * schedule(epoch)
@@ -324,7 +327,7 @@ def fit(
         bar.set_postfix(loss=f"{record['loss']:.4g}")
         done = epoch + 1 == epochs or history.stopped_early
         if path is not None and (done or (epoch + 1) % checkpoint_every == 0):
-            _save_checkpoint(path, model, opt, epoch + 1, seed, history)
+            save_checkpoint(path, model, opt, epoch + 1, seed, history)
         if history.stopped_early:
             break
     bar.close()
