@@ -25,7 +25,7 @@ one place so that every chapter makes the same ones:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -230,19 +230,41 @@ def _finite_or_none(v) -> float | None:
     return v if math.isfinite(v) else None
 
 
+def _within(diff: Estimate, bounds: tuple[float, float] | None) -> Estimate:
+    """``diff`` with its interval cut to the differences that arms in ``bounds`` allow, ``[lo - hi, hi - lo]``."""
+    if bounds is None or diff.low is None:
+        return diff
+    lo, hi = float(bounds[0]), float(bounds[1])
+    width = hi - lo
+    return replace(diff, low=max(diff.low, -width), high=min(diff.high, width), bounds=(-width, width))
+
+
 def compare(a: Sequence[float], b: Sequence[float], paired: bool = True, alpha: float = 0.05,
-            level: float = 0.95) -> Comparison:
+            level: float = 0.95, bounds: tuple[float, float] | None = None) -> Comparison:
     """Compare arm ``a`` with arm ``b`` (``a - b``): paired t-test when the arms share seeds, else Welch's.
 
     With ``paired``, ``a[i]`` and ``b[i]`` must come from the same seed. The
     detectable effect solves ``statsmodels``' t-test power for effect size at
     power 0.8 and scales it by the standard deviation of the design.
+    ``bounds``, the range of each arm's measure (e.g. ``(0, 1)`` for a share),
+    cuts the difference's t-interval to the differences that are possible,
+    ``[lo - hi, hi - lo]`` (the test and its p-value are unchanged); every
+    value must lie in it.
     """
     from statsmodels.stats.power import TTestIndPower, TTestPower
 
     a, b = _per_seed(a, "values of arm a"), _per_seed(b, "values of arm b")
     if not 0 < alpha < 1:
         raise ValueError(f"expected alpha in (0, 1), got {alpha!r}")
+    if bounds is not None:
+        lo, hi = float(bounds[0]), float(bounds[1])
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+            raise ValueError(f"expected bounds (lo, hi) with finite lo < hi, got {bounds!r}")
+        outside = [float(v) for v in np.concatenate([a, b]) if not lo <= v <= hi]
+        if outside:
+            raise ValueError(f"expected every value within bounds {bounds!r}, got {outside}")
+        c = compare(a, b, paired, alpha, level)
+        return replace(c, diff=_within(c.diff, (lo, hi)))
     if paired:
         if a.size != b.size:
             raise ValueError(f"a paired comparison needs one value per seed in each arm, got {a.size} and {b.size}")

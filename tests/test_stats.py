@@ -378,3 +378,22 @@ def test_runs_that_all_agree_give_a_zero_width_interval_at_their_value():
         assert (e.low, e.mean, e.high) == (1.0, 1.0, 1.0)
     e = stats.estimate([0.0, 0.0], bounds=(0.0, 1.0))
     assert (e.low, e.high) == (0.0, 0.0)
+
+
+def test_compare_with_bounds_cuts_the_interval_to_possible_differences():
+    a, b = [0.0, 0.78125, 0.0], [0.0, 0.0, 0.0]
+    free = stats.compare(a, b, paired=True)
+    assert free.diff.high > 1.0 and free.diff.low < -0.5  # the t-interval leaves [-1, 1]
+    cut = stats.compare(a, b, paired=True, bounds=(0, 1))
+    assert (cut.diff.low, cut.diff.high) == (max(free.diff.low, -1.0), 1.0)
+    assert cut.diff.bounds == (-1.0, 1.0)
+    assert cut.p == free.p and cut.diff.mean == free.diff.mean
+    welch = stats.compare([0.1, 0.9, 0.2], [0.8, 0.1, 0.0], paired=False, bounds=(0, 1))
+    assert -1.0 <= welch.diff.low <= welch.diff.high <= 1.0
+
+
+def test_compare_with_bounds_rejects_values_outside_them():
+    with pytest.raises(ValueError, match="within bounds"):
+        stats.compare([0.5, 1.5], [0.2, 0.3], bounds=(0, 1))
+    with pytest.raises(ValueError, match="finite lo < hi"):
+        stats.compare([0.5, 0.6], [0.2, 0.3], bounds=(1, 0))
