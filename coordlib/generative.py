@@ -169,7 +169,7 @@ class CoordConvGenerator(nn.Module):
     BatchNorm, kernels ``he_normal`` (fan-in of the first counts the coordinate
     channels), biases zero: ``model_builders.py`` ``CoordConvGAN``.
 
-    :meth:`pre_tanh` returns the last conv's output; :meth:`forward` its tanh.
+    :meth:`pre_tanh` returns the last conv's output; ``forward`` its tanh.
     Because the tiled latent is the same at every pixel, the first 1x1 conv is
     computed as a dense layer on ``z`` broadcast over the canvas plus the
     layer's coordinate term: the same sums as convolving the tiled map, without

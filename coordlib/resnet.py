@@ -57,7 +57,7 @@ __all__ = ["COORD_CHANNELS", "COORD_INITS", "coord_stem", "resnet50_baseline", "
 
 #: Output channels of the paper's extra 1x1 CoordConv layer.
 COORD_CHANNELS = 8
-#: Initialisations of the extra layer: PyTorch's default, or identity on the image channels.
+#: Initialisations of the extra layer, PyTorch's default or identity on the image channels.
 COORD_INITS = ("default", "identity")
 
 

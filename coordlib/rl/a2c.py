@@ -16,7 +16,7 @@ Determinism: the network is initialised from ``seed``, the games from ``seed``
 (:class:`~coordlib.rl.envs.VecEnv`), and actions are drawn from a generator of
 their own; a run that is interrupted and resumed from its checkpoint ends with
 exactly the weights and episode returns of an uninterrupted run (same machine).
-Checkpoints are written atomically (:func:`coordlib._io.atomic_write`) and
+Checkpoints are written atomically (``coordlib._io.atomic_write``) and
 loaded with ``weights_only=True``; the games' state travels as pickled bytes.
 """
 

@@ -17,7 +17,7 @@ from ..layers import CoordConv2d
 
 __all__ = ["ARMS", "PolicyValueNet", "coord_weight_norms"]
 
-#: The two arms: a plain first convolution, and CoordConv in its place.
+#: The two arms, a plain first convolution and CoordConv in its place.
 ARMS = ("conv", "coordconv")
 
 
