@@ -108,6 +108,16 @@ def evaluate(model: nn.Module, t: Task, idx: torch.Tensor) -> dict:
     return t.score(predict(model, t.inputs[idx]), t.targets[idx])
 
 
+def _indices(split: str, seed: int, train_limit: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(train, test)`` example indices of ``split`` for ``seed``; with ``train_limit``, a seeded
+    subset of the training examples (a quick run, as in the smoke profile)."""
+    train_idx, test_idx = data.split(split, seed=seed)
+    if train_limit is not None:
+        keep = torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(seed))[:train_limit]
+        train_idx = train_idx[keep.sort().values]
+    return train_idx, test_idx
+
+
 def run(
     task_name: str,
     make_model: Callable[[], nn.Module],
@@ -154,10 +164,7 @@ def run(
     if l2 and weight_decay:
         raise ValueError("give l2 (the release's, kernels only) or weight_decay (Adam's, every parameter), not both")
     t = task(task_name)
-    train_idx, test_idx = data.split(split, seed=seed)
-    if train_limit is not None:  # a quick run (smoke profile): a seeded subset of the training examples
-        keep = torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(seed))[:train_limit]
-        train_idx = train_idx[keep.sort().values]
+    train_idx, test_idx = _indices(split, seed, train_limit)
     seed_everything(seed)
     model = make_model()
     device = pick_device(device)
@@ -249,10 +256,7 @@ def run_ensemble(
     device = pick_device(device)
     splits, models = [], []
     for seed in seeds:  # exactly as run() does, seed by seed
-        train_idx, test_idx = data.split(split, seed=seed)
-        if train_limit is not None:
-            keep = torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(seed))[:train_limit]
-            train_idx = train_idx[keep.sort().values]
+        train_idx, test_idx = _indices(split, seed, train_limit)
         seed_everything(seed)
         models.append(make_model().to(device))
         splits.append((train_idx, test_idx))
