@@ -32,7 +32,7 @@ test: $(STAMP)
 	$(MAKE) --no-print-directory check-site
 
 execute: $(STAMP)
-	COORDLIB_PROFILE=book $(PY) -m coordlib.execute $(NOTEBOOKS)
+	COORDLIB_PROFILE=book $(PY) -m coordlib.book.execute $(NOTEBOOKS)
 
 benchmark: $(STAMP)
 	$(PY) benchmarks/coordconv_overhead.py

@@ -49,12 +49,11 @@ import time
 
 import torch
 import torch.nn.functional as F
+from _common import Session, relative_iqr, write_json  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
 from torch import nn
 
 from coordlib import ConcatCoordConv2d, CoordConv2d
 from coordlib.layers import coordinate_grid
-
-from _common import Session, relative_iqr, write_json  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
 
 # name, in_channels, out_channels, kernel, stride, padding, height, width
 SHAPES = [

@@ -2,9 +2,9 @@
 
 Method. For each model below, ``--members`` copies (seeded 0, 1, ...) train on
 batches of ``--batch`` examples of their task, two ways: *sequential*, each
-member with its own ``coordlib.optim.adam`` (the step of ``coordlib.tasks.run``),
-and *ensemble*, all members as one ``coordlib.ensemble.Ensemble`` with
-``coordlib.ensemble.adam`` (the step of ``coordlib.tasks.run_ensemble``). After a
+member with its own ``coordlib.training.optim.adam`` (the step of ``coordlib.book.tasks.run``),
+and *ensemble*, all members as one ``coordlib.training.ensemble.Ensemble`` with
+``coordlib.training.ensemble.adam`` (the step of ``coordlib.book.tasks.run_ensemble``). After a
 warm-up, the two are timed *interleaved*: every repeat times ``--steps`` steps of
 all members sequentially, then the same steps as an ensemble, so that load from
 other processes hits both alike. ``speedup`` is the ratio of the medians
@@ -48,8 +48,9 @@ import time
 import torch
 from _common import loadavg, write_json  # benchmarks/ is on sys.path when run as a script
 
-from coordlib import ensemble, models, optim, tasks
-from coordlib.train import pick_device
+from coordlib import models, training
+from coordlib.book import tasks
+from coordlib.training import pick_device
 
 # name, task, model factory, BatchNorm?
 MODELS = [
@@ -75,9 +76,9 @@ def bench(task_name: str, make_model, members: int, batch: int, steps: int, repe
     for seed in range(members):
         torch.manual_seed(seed)
         singles.append(make_model().to(device))
-    ens = ensemble.Ensemble(singles)
-    opts = [optim.adam(m, 1e-3, 1e-3) for m in singles]
-    ens_opt = ensemble.adam(ens, 1e-3, 1e-3)
+    ens = training.Ensemble(singles)
+    opts = [training.adam(m, 1e-3, 1e-3) for m in singles]
+    ens_opt = training.ensemble.adam(ens, 1e-3, 1e-3)
 
     def sequential():
         for s in range(steps):
@@ -92,7 +93,7 @@ def bench(task_name: str, make_model, members: int, batch: int, steps: int, repe
     def batched():
         for s in range(steps):
             idx = index[s].to(device)
-            losses = ensemble.step(ens, ens_opt, t.loss, x_all[idx], y_all[idx])
+            losses = training.ensemble.step(ens, ens_opt, t.loss, x_all[idx], y_all[idx])
         return losses.sum().item()
 
     sequential(), batched()  # warm-up (allocations, oneDNN primitives)
@@ -119,7 +120,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--device", default=None, help="default: coordlib.train.pick_device() ($COORDLIB_DEVICE)")
+    ap.add_argument("--device", default=None, help="default: coordlib.training.devices.pick_device() ($COORDLIB_DEVICE)")
     ap.add_argument("--only", default=None, help="comma-separated model names")
     ap.add_argument("--quick", action="store_true", help="1 step, 2 repeats, 2 members")
     ap.add_argument("--json", default=None)

@@ -4,7 +4,7 @@ For each model (``weights=None``: nothing is downloaded) the script builds, from
 one set of weights, the variants
 
 * ``plain``: the torchvision network;
-* ``stem``: coordinates at the stem only, ``coordlib.convert.add_coords(model, "first")``;
+* ``stem``: coordinates at the stem only, ``coordlib.layers.convert.add_coords(model, "first")``;
 * ``all``: coordinates at every convolution, ``add_coords(model, "all")``;
 * ``stem-concat`` and ``all-concat``: the same, with the textbook layer that
   concatenates the coordinates onto the batch (``ConcatCoordConv2d``, same
@@ -44,12 +44,10 @@ import sys
 import time
 
 import torch
+from _common import Session, relative_iqr, write_json  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
 from torch import nn
 
-from coordlib.convert import add_coords
-from coordlib.layers import ConcatCoordConv2d, CoordConv2d
-
-from _common import Session, relative_iqr, write_json  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
+from coordlib.layers import ConcatCoordConv2d, CoordConv2d, add_coords
 
 MODELS = ("resnet18", "resnet50")
 VARIANTS = ("plain", "stem", "all", "stem-concat", "all-concat")

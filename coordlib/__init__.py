@@ -1,19 +1,30 @@
-"""coordlib: the small package behind the CoordConv book.
+"""coordlib: CoordConv layers for PyTorch, and the datasets, models and training behind the CoordConv book.
 
-One module per concept: ``layers`` (AddCoords and the CoordConv layers), ``convert``
-(coordinates in an existing model), ``data``
-(Not-so-Clevr and its splits), ``profiles`` (smoke/book/paper), ``train`` (the
-seeded, resumable loop), ``results`` (book/results/*.json and claim checks),
-``stats`` (estimates across seeds, comparisons, equivalence), ``report`` (claims and
-verdicts), ``release`` (the authors' release's
-settings, each with its source file), ``init`` (the release's he_normal and
-glorot_uniform initialisation) and ``optim`` (Adam with the release's L2 on kernels
-only, and its step schedule).
+The library, by kind (each subpackage depends only on those above it):
+
+- ``coordlib.layers``: ``AddCoords``, the CoordConv layers, ``add_coords`` (coordinates in an existing
+  model) and the release's initialisation;
+- ``coordlib.datasets``: Not-so-Clevr, Sort-of-CLEVR, Field of MNIST, what-where, ImageNet folders;
+- ``coordlib.models``: the paper's networks;
+- ``coordlib.metrics``: mask IOU, Sort-of-CLEVR scene parsing, box measures;
+- ``coordlib.training``: the seeded, resumable loop, devices, checkpoints, the release's optimiser,
+  ensembles, and the GAN, RPN and detector loops;
+- ``coordlib.rl``: MinAtar agents (the optional extra ``coordlib[rl]``).
+
+On top of them: ``coordlib.programs`` (``python -m coordlib.programs.imagenet``) and ``coordlib.book``, the
+book's support (profiles, results, statistics, verdicts, plots), which is not part of the library's API.
 """
 
-from .convert import add_coords
-from .layers import (AddCoords, ConcatCoordConv2d, CoordConv1d, CoordConv2d, CoordConv3d, CoordConvTranspose2d,
-                     coordinate_grid)
+from .layers.convert import add_coords
+from .layers.coordconv import (
+                               AddCoords,
+                               ConcatCoordConv2d,
+                               CoordConv1d,
+                               CoordConv2d,
+                               CoordConv3d,
+                               CoordConvTranspose2d,
+                               coordinate_grid,
+)
 
 __version__ = "0.1.0"
 __all__ = ["AddCoords", "CoordConv1d", "CoordConv2d", "CoordConv3d", "CoordConvTranspose2d", "ConcatCoordConv2d",

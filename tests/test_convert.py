@@ -1,4 +1,4 @@
-"""Tests for coordlib.convert.add_coords: convolutions of any model become CoordConv layers
+"""Tests for coordlib.layers.convert.add_coords: convolutions of any model become CoordConv layers
 that keep the old weights, start with zero coordinate weights and so compute the same function.
 
 Every torchvision model is built with weights=None: nothing is downloaded.
@@ -12,8 +12,15 @@ import pytest
 import torch
 from torch import nn
 
-from coordlib.convert import add_coords, convertible, coordconv_like
-from coordlib.layers import CoordConv1d, CoordConv2d, CoordConv3d, CoordConvTranspose2d
+from coordlib.layers import (
+    CoordConv1d,
+    CoordConv2d,
+    CoordConv3d,
+    CoordConvTranspose2d,
+    add_coords,
+    convertible,
+    coordconv_like,
+)
 
 torchvision = pytest.importorskip("torchvision")
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from coordlib import data
+from coordlib import datasets
 
 N = 3136
 
@@ -23,7 +23,7 @@ def reference():
 
 @pytest.fixture(scope="module")
 def ds():
-    return data.not_so_clevr()
+    return datasets.not_so_clevr()
 
 
 def test_onehots_and_squares_equal_paper_generator(ds, reference):
@@ -47,7 +47,7 @@ def test_centers_follow_generator_order(ds, reference):
 
 
 def test_counts_shapes_and_dtypes(ds):
-    assert len(ds) == N == data.N_EXAMPLES
+    assert len(ds) == N == datasets.notsoclevr.N_EXAMPLES
     assert ds.centers.shape == (N, 2) and ds.centers.dtype == torch.int64
     assert ds.onehots.shape == (N, 64, 64) and ds.onehots.dtype == torch.float32
     assert ds.squares.shape == (N, 64, 64) and ds.squares.dtype == torch.float32
@@ -81,23 +81,23 @@ def _check_partition(train, test):
 
 
 def test_uniform_split_sizes_and_partition():
-    train, test = data.split("uniform", seed=0)
+    train, test = datasets.notsoclevr.split("uniform", seed=0)
     _check_partition(train, test)
     assert len(test) == 627
     assert len(train) == 2509
 
 
 def test_uniform_split_deterministic_per_seed():
-    a = data.split("uniform", seed=3)
-    b = data.split("uniform", seed=3)
+    a = datasets.notsoclevr.split("uniform", seed=3)
+    b = datasets.notsoclevr.split("uniform", seed=3)
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
-    c = data.split("uniform", seed=4)
+    c = datasets.notsoclevr.split("uniform", seed=4)
     assert not torch.equal(a[1], c[1])
-    assert not torch.equal(data.split("uniform", seed=0)[1], data.split("uniform", seed=1)[1])
+    assert not torch.equal(datasets.notsoclevr.split("uniform", seed=0)[1], datasets.notsoclevr.split("uniform", seed=1)[1])
 
 
 def test_quadrant_split_matches_rule(ds):
-    train, test = data.split("quadrant")
+    train, test = datasets.notsoclevr.split("quadrant")
     _check_partition(train, test)
     assert len(test) == 729 and len(train) == 2407
     x, y = ds.centers[:, 0], ds.centers[:, 1]
@@ -107,13 +107,13 @@ def test_quadrant_split_matches_rule(ds):
 
 
 def test_quadrant_split_ignores_seed():
-    a = data.split("quadrant", seed=0)
-    b = data.split("quadrant", seed=123)
+    a = datasets.notsoclevr.split("quadrant", seed=0)
+    b = datasets.notsoclevr.split("quadrant", seed=123)
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
 
 
 def test_unknown_split_lists_valid_names():
     with pytest.raises(ValueError) as err:
-        data.split("random")
+        datasets.notsoclevr.split("random")
     msg = str(err.value)
     assert "'uniform'" in msg and "'quadrant'" in msg and "random" in msg

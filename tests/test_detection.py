@@ -7,8 +7,8 @@ import torch
 from torch import nn
 from torchvision.models.detection import FasterRCNN
 
-from coordlib import CoordConv2d, mnist
-from coordlib import detection as det
+from coordlib import CoordConv2d, datasets, metrics, training
+from coordlib.models import detection as det
 
 LOSSES = {"loss_classifier", "loss_box_reg", "loss_objectness", "loss_rpn_box_reg"}
 COORD_PLACES = ["backbone.body.0", "rpn.head.conv.0.0", "rpn.head.bbox_pred"]
@@ -24,7 +24,7 @@ def models():
 
 @pytest.fixture(scope="module")
 def tiny():
-    return mnist.field_of_mnist(8, seed=11)
+    return datasets.field_of_mnist(8, seed=11)
 
 
 def _params(model):
@@ -93,7 +93,7 @@ def test_train_forward_losses_and_eval_boxes(models, tiny, coordconv):
     losses = model(list(tiny.images[:4]), tiny.targets()[:4])
     assert set(losses) == LOSSES
     assert all(torch.isfinite(v) and v.dim() == 0 for v in losses.values())
-    out = det.predict(model, tiny.images[:4], batch_size=3)
+    out = training.detection.predict(model, tiny.images[:4], batch_size=3)
     assert len(out) == 4 and not model.training
     for d in out:
         assert set(d) == {"boxes", "scores", "labels"} and d["boxes"].shape[1] == 4
@@ -104,7 +104,7 @@ def test_invalid_arguments():
     with pytest.raises(ValueError, match="num_classes >= 2"):
         det.make_detector(False, num_classes=1)
     with pytest.raises(ValueError, match=r"shape \(N, C, H, W\), got \(64, 64\)"):
-        det.predict(det.make_detector(False), torch.zeros(64, 64))
+        training.detection.predict(det.make_detector(False), torch.zeros(64, 64))
 
 
 # --------------------------------------------------------------------------- measures
@@ -123,39 +123,39 @@ BOX = [0.0, 0.0, 10.0, 10.0]
 
 def test_identical_boxes_score_one():
     preds, gts = [_pred([BOX, [30, 30, 40, 44]], [0.9, 0.8])], [_gt([BOX, [30, 30, 40, 44]])]
-    assert det.best_iou_per_gt(preds[0]["boxes"], gts[0]["boxes"]).tolist() == [1.0, 1.0]
-    assert det.mean_best_iou(preds, gts) == 1.0
-    assert det.average_precision(preds, gts) == 1.0
-    assert det.average_precision_range(preds, gts) == 1.0
+    assert metrics.best_iou_per_gt(preds[0]["boxes"], gts[0]["boxes"]).tolist() == [1.0, 1.0]
+    assert metrics.mean_best_iou(preds, gts) == 1.0
+    assert metrics.average_precision(preds, gts) == 1.0
+    assert metrics.average_precision_range(preds, gts) == 1.0
 
 
 def test_half_width_shift_gives_one_third():
     # overlap 5 x 10 = 50, union 100 + 100 - 50 = 150
-    iou = det.best_iou_per_gt(torch.tensor([[5.0, 0.0, 15.0, 10.0]]), torch.tensor([BOX]))
+    iou = metrics.best_iou_per_gt(torch.tensor([[5.0, 0.0, 15.0, 10.0]]), torch.tensor([BOX]))
     assert iou.shape == (1,) and iou.item() == pytest.approx(1 / 3, abs=1e-7)
-    assert det.mean_best_iou([_pred([[5, 0, 15, 10]], [0.9])], [_gt([BOX])]) == pytest.approx(1 / 3, abs=1e-7)
-    assert det.average_precision([_pred([[5, 0, 15, 10]], [0.9])], [_gt([BOX])]) == 0.0  # below 0.5
+    assert metrics.mean_best_iou([_pred([[5, 0, 15, 10]], [0.9])], [_gt([BOX])]) == pytest.approx(1 / 3, abs=1e-7)
+    assert metrics.average_precision([_pred([[5, 0, 15, 10]], [0.9])], [_gt([BOX])]) == 0.0  # below 0.5
 
 
 def test_no_predictions_score_zero():
     preds, gts = [_pred([], []), _pred([], [])], [_gt([BOX]), _gt([BOX, [20, 20, 30, 30]])]
-    assert det.best_iou_per_gt(preds[1]["boxes"], gts[1]["boxes"]).tolist() == [0.0, 0.0]
-    assert det.mean_best_iou(preds, gts) == 0.0
-    assert det.average_precision(preds, gts) == 0.0
+    assert metrics.best_iou_per_gt(preds[1]["boxes"], gts[1]["boxes"]).tolist() == [0.0, 0.0]
+    assert metrics.mean_best_iou(preds, gts) == 0.0
+    assert metrics.average_precision(preds, gts) == 0.0
 
 
 def test_best_prediction_counts_and_score_threshold_filters():
     gts = [_gt([BOX]), _gt([BOX])]
     preds = [_pred([[5, 0, 15, 10], BOX], [0.9, 0.6]), _pred([BOX], [0.3])]
     # image 0: best of 1/3 and 1 -> 1; image 1: its only box is below the threshold -> 0
-    assert det.mean_best_iou(preds, gts, score_threshold=0.5) == pytest.approx(0.5)
-    assert det.mean_best_iou(preds, gts, score_threshold=0.0) == pytest.approx(1.0)
+    assert metrics.mean_best_iou(preds, gts, score_threshold=0.5) == pytest.approx(0.5)
+    assert metrics.mean_best_iou(preds, gts, score_threshold=0.0) == pytest.approx(1.0)
 
 
 def test_false_positive_ranked_first_halves_ap():
     # scores: FP 0.9, TP 0.8 -> precision 1/2 at recall 1
     preds, gts = [_pred([[40, 40, 50, 50], BOX], [0.9, 0.8])], [_gt([BOX])]
-    assert det.average_precision(preds, gts) == pytest.approx(0.5, abs=1e-12)
+    assert metrics.average_precision(preds, gts) == pytest.approx(0.5, abs=1e-12)
 
 
 def test_ap_all_point_interpolation_and_greedy_duplicates():
@@ -166,14 +166,14 @@ def test_ap_all_point_interpolation_and_greedy_duplicates():
     # (without interpolation it would be (1 + 2/3 + 3/4) / 3 = 29/36).
     gts = [_gt([BOX, [40, 40, 50, 50]]), _gt([[20, 20, 30, 30]])]
     preds = [_pred([BOX, [0, 0, 10, 9], [40, 40, 50, 50]], [0.9, 0.8, 0.6]), _pred([[20, 20, 30, 30]], [0.7])]
-    assert det.average_precision(preds, gts) == pytest.approx(5 / 6, abs=1e-12)
+    assert metrics.average_precision(preds, gts) == pytest.approx(5 / 6, abs=1e-12)
 
 
 def test_ap_range_averages_ten_thresholds():
     # IOU 0.72 passes the thresholds 0.50..0.70 (5 of 10)
     preds, gts = [_pred([[0, 0, 10, 7.2]], [0.9])], [_gt([BOX])]
-    assert det.average_precision_range(preds, gts) == pytest.approx(0.5, abs=1e-12)
-    assert det.average_precision_range(preds, gts, thresholds=[0.5, 0.8]) == pytest.approx(0.5, abs=1e-12)
+    assert metrics.average_precision_range(preds, gts) == pytest.approx(0.5, abs=1e-12)
+    assert metrics.average_precision_range(preds, gts, thresholds=[0.5, 0.8]) == pytest.approx(0.5, abs=1e-12)
 
 
 def _coco_ap(preds, gts, iou_threshold):
@@ -231,8 +231,8 @@ def test_ap_agrees_with_pycocotools(seed, iou_threshold):
     pytest.importorskip("pycocotools")
     preds, gts = _random_detections(seed)
     coco = _coco_ap(preds, gts, iou_threshold)
-    ours_101 = det.average_precision(preds, gts, iou_threshold, recall_points=101)
-    ours_all = det.average_precision(preds, gts, iou_threshold)
+    ours_101 = metrics.average_precision(preds, gts, iou_threshold, recall_points=101)
+    ours_all = metrics.average_precision(preds, gts, iou_threshold)
     assert 0.05 < coco < 0.95  # a curve with both hits and misses
     assert ours_101 == pytest.approx(coco, abs=1e-9)  # same matching, same 101-point interpolation
     assert abs(ours_all - coco) <= 0.011  # all-point vs 101-point: within about one recall step
@@ -243,22 +243,22 @@ def test_ap_101_point_versus_all_point_documented_case():
     # one true positive of three ground truths: recall 1/3 at precision 1
     gts = [_gt([BOX, [20, 20, 30, 30], [40, 40, 50, 50]])]
     preds = [_pred([BOX], [0.9])]
-    assert det.average_precision(preds, gts) == pytest.approx(1 / 3, abs=1e-12)
-    assert det.average_precision(preds, gts, recall_points=101) == pytest.approx(34 / 101, abs=1e-12)
+    assert metrics.average_precision(preds, gts) == pytest.approx(1 / 3, abs=1e-12)
+    assert metrics.average_precision(preds, gts, recall_points=101) == pytest.approx(34 / 101, abs=1e-12)
     assert _coco_ap(preds, gts, 0.5) == pytest.approx(34 / 101, abs=1e-12)
     with pytest.raises(ValueError, match="recall_points"):
-        det.average_precision(preds, gts, recall_points=1)
+        metrics.average_precision(preds, gts, recall_points=1)
 
 
 def test_measures_reject_bad_input():
     with pytest.raises(ValueError, match=r"shape \(K, 4\).*got shape \(4,\)"):
-        det.best_iou_per_gt(torch.tensor(BOX), torch.tensor([BOX]))
+        metrics.best_iou_per_gt(torch.tensor(BOX), torch.tensor([BOX]))
     with pytest.raises(ValueError, match="one prediction per target, got 1 and 2"):
-        det.mean_best_iou([_pred([BOX], [1.0])], [_gt([BOX]), _gt([BOX])])
+        metrics.mean_best_iou([_pred([BOX], [1.0])], [_gt([BOX]), _gt([BOX])])
     with pytest.raises(ValueError, match="at least one ground-truth box"):
-        det.average_precision([_pred([BOX], [1.0])], [_gt([])])
+        metrics.average_precision([_pred([BOX], [1.0])], [_gt([])])
     with pytest.raises(ValueError, match="0 < iou_threshold <= 1"):
-        det.average_precision([_pred([BOX], [1.0])], [_gt([BOX])], iou_threshold=0.0)
+        metrics.average_precision([_pred([BOX], [1.0])], [_gt([BOX])], iou_threshold=0.0)
 
 
 # --------------------------------------------------------------------------- training
@@ -273,7 +273,7 @@ def test_training_reduces_loss_and_is_seeded(tiny, tmp_path):
         snapshots[epoch] = {k: v.clone() for k, v in m.state_dict().items()}
 
     settings = {"batch_size": 2, "lr": 2e-3, "seed": 0, "progress": False}
-    history = det.train_detector(model, tiny, epochs=4, callback=snapshot, **settings)
+    history = training.train_detector(model, tiny, epochs=4, callback=snapshot, **settings)
     assert torch.equal(torch.get_rng_state(), state)  # the global RNG is left as it was
     assert [h["epoch"] for h in history] == [1, 2, 3, 4]
     assert LOSSES <= set(history[0])
@@ -286,9 +286,9 @@ def test_training_reduces_loss_and_is_seeded(tiny, tmp_path):
 
     # stopped after epoch 1 and resumed from its checkpoint == trained 2 epochs straight
     ckpt = tmp_path / "det.pt"
-    det.train_detector(det.make_detector(True, seed=0), tiny, epochs=1, checkpoint=ckpt, **settings)
+    training.train_detector(det.make_detector(True, seed=0), tiny, epochs=1, checkpoint=ckpt, **settings)
     resumed = det.make_detector(True, seed=0)
-    history2 = det.train_detector(resumed, tiny, epochs=2, checkpoint=ckpt, **settings)
+    history2 = training.train_detector(resumed, tiny, epochs=2, checkpoint=ckpt, **settings)
     assert [h["loss"] for h in history2] == [h["loss"] for h in history[:2]]
     assert all(torch.equal(resumed.state_dict()[k], v) for k, v in snapshots[2].items())
 
@@ -299,9 +299,9 @@ def test_training_callback_and_type_check(tiny):
 
     def callback(epoch, m):
         seen.append((epoch, m.training, torch.is_grad_enabled()))
-        return {"n_pred": len(det.predict(m, tiny.images[:2])), "stop": True}
+        return {"n_pred": len(training.detection.predict(m, tiny.images[:2])), "stop": True}
 
-    history = det.train_detector(model, tiny, epochs=3, batch_size=8, seed=0, progress=False, callback=callback)
+    history = training.train_detector(model, tiny, epochs=3, batch_size=8, seed=0, progress=False, callback=callback)
     assert seen == [(1, False, False)] and len(history) == 1 and history[0]["n_pred"] == 2
     with pytest.raises(TypeError, match="expected a FieldOfMnist dataset, got Tensor"):
-        det.train_detector(model, tiny.images, epochs=1)
+        training.train_detector(model, tiny.images, epochs=1)

@@ -1,4 +1,4 @@
-"""Batched ensembles (coordlib.ensemble, tasks.run_ensemble) equal their runs trained one by one.
+"""Batched ensembles (coordlib.training.ensemble, tasks.run_ensemble) equal their runs trained one by one.
 
 Each member of an ensemble must end where its single run ends: same initial
 weights, same batches, same Adam (with the release's L2 on kernels), same
@@ -6,7 +6,7 @@ BatchNorm statistics, to float tolerance. Parameters with a zero gradient in
 exact arithmetic (a bias right before BatchNorm; the running mean that follows
 it) are rounding noise amplified by Adam in both ways of training, so they are
 compared only where the test can tell noise from signal (see the module
-docstring of coordlib.ensemble). Runs are tiny: a few dozen training examples
+docstring of coordlib.training.ensemble). Runs are tiny: a few dozen training examples
 and a thinned test split.
 """
 
@@ -14,7 +14,8 @@ import pytest
 import torch
 from torch import nn
 
-from coordlib import data, ensemble, models, optim, tasks, train
+from coordlib import datasets, models, training
+from coordlib.book import tasks
 
 THIN = 40  # keep every THIN-th test index: evaluation stays cheap
 
@@ -26,13 +27,13 @@ def _one_thread(one_thread):
 
 @pytest.fixture
 def thin(monkeypatch):
-    real = data.split
+    real = datasets.notsoclevr.split
 
     def split(name, seed=0):
         train_idx, test_idx = real(name, seed=seed)
         return train_idx, test_idx[::THIN]
 
-    monkeypatch.setattr(data, "split", split)  # tasks looks it up as data.split
+    monkeypatch.setattr(datasets.notsoclevr, "split", split)  # tasks looks it up as datasets.notsoclevr.split
 
 
 def null_biases(model: nn.Module) -> set[str]:
@@ -63,7 +64,7 @@ def assert_same_runs(ens_results, single_results, skip=(), atol=1e-5, rtol=1e-4)
 
 def test_ensemble_equals_runs_without_batchnorm(thin):
     kw = {"epochs": 2, "batch_size": 16, "lr": 1e-3, "l2": 1e-3, "train_limit": 32,
-          "lr_schedule": optim.step_schedule(2)}
+          "lr_schedule": training.step_schedule(2)}
     make = lambda: models.ConvRegressor()
     ens = tasks.run_ensemble("regression", make, "uniform", seeds=[3, 4], progress=False, **kw)
     single = [tasks.run("regression", make, "uniform", seed=s, progress=False, **kw) for s in (3, 4)]
@@ -134,9 +135,9 @@ def tiny_models(seeds):
 def test_adam_on_stacks_is_torch_adam_per_member():
     """Same gradients in, bit-identical parameters out, with the release's L2 on kernels only."""
     singles = tiny_models([0, 1, 2])
-    ens = ensemble.Ensemble(singles)
-    opt = ensemble.adam(ens, 1e-2, l2=0.5)
-    opts = [optim.adam(m, 1e-2, l2=0.5) for m in singles]
+    ens = training.Ensemble(singles)
+    opt = training.ensemble.adam(ens, 1e-2, l2=0.5)
+    opts = [training.adam(m, 1e-2, l2=0.5) for m in singles]
     assert [g["weight_decay"] for g in opt.param_groups] == [g["weight_decay"] for g in opts[0].param_groups]
     g = torch.Generator().manual_seed(0)
     for _ in range(3):
@@ -159,24 +160,24 @@ def _synthetic(n=24):
 
 
 def test_fit_equals_train_fit_and_members_leave_with_their_adam_state():
-    """Member 1 stops after epoch 1 and leaves; member 0 goes on to 4 epochs, as in its own train.fit."""
+    """Member 1 stops after epoch 1 and leaves; member 0 goes on to 4 epochs, as in its own training.fit."""
     x, y = _synthetic()
     seeds = [5, 9]
     indices = torch.stack([torch.arange(0, 20), torch.arange(4, 24)])  # each member its own 20 examples
     stop_at = {5: None, 9: 1}
-    ens = ensemble.Ensemble(tiny_models(seeds))
+    ens = training.Ensemble(tiny_models(seeds))
 
     def callback(epoch, e):
         return [{"test_x": float(epoch), "stop": stop_at[seeds[m]] == epoch} for m in e.members]
 
-    trained = ensemble.fit(ens, x, y, indices, nn.functional.mse_loss, seeds=seeds, epochs=4, batch_size=8,
-                           optimizer=lambda e: ensemble.adam(e, 1e-2, 1e-3), schedule=optim.step_schedule(4),
+    trained = training.ensemble.fit(ens, x, y, indices, nn.functional.mse_loss, seeds=seeds, epochs=4, batch_size=8,
+                           optimizer=lambda e: training.ensemble.adam(e, 1e-2, 1e-3), schedule=training.step_schedule(4),
                            callback=callback, progress=False)
     assert ens.members == [0]
     for m, (seed, model) in enumerate(zip(seeds, tiny_models(seeds))):
-        history = train.fit(model, x[indices[m]], y[indices[m]], nn.functional.mse_loss, epochs=4, batch_size=8,
-                            seed=seed, optimizer=lambda p, model=model: optim.adam(model, 1e-2, 1e-3),
-                            schedule=optim.step_schedule(4), progress=False,
+        history = training.fit(model, x[indices[m]], y[indices[m]], nn.functional.mse_loss, epochs=4, batch_size=8,
+                            seed=seed, optimizer=lambda p, model=model: training.adam(model, 1e-2, 1e-3),
+                            schedule=training.step_schedule(4), progress=False,
                             callback=lambda epoch, _m, seed=seed: {"test_x": float(epoch),
                                                                    "stop": stop_at[seed] == epoch})
         got = trained[m]
@@ -192,7 +193,7 @@ def test_fit_equals_train_fit_and_members_leave_with_their_adam_state():
 def test_batchnorm_buffers_are_per_member():
     """One training-mode forward updates each member's running statistics from its own batch only."""
     singles = tiny_models([0, 1])
-    ens = ensemble.Ensemble(singles)
+    ens = training.Ensemble(singles)
     x, _ = _synthetic(16)
     xb = torch.stack([x[:8], 3 * x[8:] + 1])
     out = ens.forward(xb, train=True)
@@ -230,16 +231,16 @@ def test_run_ensemble_stops_when_solved_like_run(thin):
 
 
 def test_hot_loop_reads_and_moves_nothing_per_batch(monkeypatch):
-    """ensemble.fit, like train.fit: per epoch one read (the losses) and one move (the orders), whatever the batches."""
+    """training.ensemble.fit, like training.fit: per epoch one read (the losses) and one move (the orders), whatever the batches."""
     from test_train import Transfers
 
     counts = []
     for n in (16, 64):
         x, y = _synthetic(n)
-        ens = ensemble.Ensemble(tiny_models([0, 1]))
+        ens = training.Ensemble(tiny_models([0, 1]))
         indices = torch.stack([torch.arange(n), torch.arange(n).flip(0)])
         with Transfers(monkeypatch) as seen:
-            ensemble.fit(ens, x, y, indices, nn.functional.mse_loss, seeds=[0, 1], epochs=3, batch_size=4,
+            training.ensemble.fit(ens, x, y, indices, nn.functional.mse_loss, seeds=[0, 1], epochs=3, batch_size=4,
                          optimizer=lambda e: torch.optim.SGD(list(e.params.values()), lr=0.01), progress=False)
         monkeypatch.undo()
         counts.append((seen.reads, seen.moves))
@@ -265,18 +266,18 @@ def test_bad_input_errors(thin):
     with pytest.raises(ValueError, match="unknown task"):
         tasks.run_ensemble("nope", make, "uniform", seeds=[1, 2], **kw)
     with pytest.raises(ValueError, match="one architecture"):
-        ensemble.Ensemble([nn.Linear(2, 3), nn.Linear(2, 4)])
+        training.Ensemble([nn.Linear(2, 3), nn.Linear(2, 4)])
     shared = nn.Linear(2, 2)
     with pytest.raises(ValueError, match="tied"):
-        ensemble.Ensemble([nn.Sequential(shared, shared), nn.Sequential(shared, shared)])
+        training.Ensemble([nn.Sequential(shared, shared), nn.Sequential(shared, shared)])
     with pytest.raises(ValueError, match="at least one member"):
-        ensemble.Ensemble([])
-    ens = ensemble.Ensemble(tiny_models([0, 1]))
+        training.Ensemble([])
+    ens = training.Ensemble(tiny_models([0, 1]))
     with pytest.raises(ValueError, match="2 members first"):
         ens.forward(torch.zeros(3, 4, 1, 6, 6), train=False)
     x, y = _synthetic()
-    fit = lambda **kw: ensemble.fit(ens, x, y, loss_fn=nn.functional.mse_loss, progress=False,
-                                    optimizer=lambda e: ensemble.adam(e, 1e-3), **kw)
+    fit = lambda **kw: training.ensemble.fit(ens, x, y, loss_fn=nn.functional.mse_loss, progress=False,
+                                    optimizer=lambda e: training.ensemble.adam(e, 1e-3), **kw)
     with pytest.raises(ValueError, match="one seed per member"):
         fit(indices=torch.zeros(2, 4, dtype=torch.long), seeds=[0], epochs=1, batch_size=2)
     with pytest.raises(ValueError, match="indices must be"):
@@ -290,4 +291,4 @@ def test_bad_input_errors(thin):
         torch.manual_seed(s)
         dropout.append(nn.Sequential(nn.Linear(2, 4), nn.Dropout(0.5)))
     with pytest.raises(ValueError, match="random operations"):
-        ensemble.Ensemble(dropout).forward(torch.zeros(2, 3, 2), train=True)
+        training.Ensemble(dropout).forward(torch.zeros(2, 3, 2), train=True)

@@ -1,4 +1,4 @@
-"""Tests for coordlib.handcrafted: the critique's fixed-weight networks (Piekniewski, 2018).
+"""Tests for coordlib.models.handcrafted: the critique's fixed-weight networks (Piekniewski, 2018).
 
 Every check is exhaustive: all positions of each canvas, square and not. The
 references are built here, independently of coordlib: the one-hot of position
@@ -15,8 +15,8 @@ import pytest
 import torch
 from torch import nn
 
-from coordlib import handcrafted
-from coordlib.handcrafted import CoordToOneHot, OneHotToCoord
+from coordlib import models
+from coordlib.models import CoordToOneHot, OneHotToCoord
 
 # (height, width): square, the critique's 70 rows x 100 columns, a single row,
 # a single column, a small non-square canvas and a single pixel.
@@ -216,9 +216,9 @@ def test_images_that_are_not_one_hot_give_the_documented_values():
 @pytest.mark.parametrize("size", SMALL + [(70, 100)], ids=ids)
 def test_helpers_match_the_references(size):
     h, w = size
-    assert torch.equal(handcrafted.all_positions(h, w), ref_positions(h, w))
-    assert torch.equal(handcrafted.onehot_images(ref_positions(h, w), h, w), ref_onehots(h, w))
-    grid = handcrafted.index_grid(h, w)
+    assert torch.equal(models.all_positions(h, w), ref_positions(h, w))
+    assert torch.equal(models.onehot_images(ref_positions(h, w), h, w), ref_onehots(h, w))
+    grid = models.index_grid(h, w)
     assert grid.shape == (1, 2, h, w)
     assert torch.equal(grid[0, :, ref_positions(h, w)[:, 1], ref_positions(h, w)[:, 0]].T,
                        ref_positions(h, w).float())

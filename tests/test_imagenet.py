@@ -14,8 +14,10 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from coordlib import imagenet
-from coordlib.imagenet import DataDirError, check_data_dir, evaluate, main, scaled_milestones, step_schedule
+from coordlib.datasets import DataDirError, check_data_dir
+from coordlib.programs import imagenet
+from coordlib.programs.imagenet import evaluate, main, scaled_milestones, step_schedule
+from coordlib.training import CheckpointError
 
 REPO = Path(__file__).resolve().parents[1]
 CLASSES = ["cat", "dog", "eel"]
@@ -119,7 +121,7 @@ def test_coord_resnet50_run_writes_checkpoint_and_metrics_then_resumes(data, tmp
 
     with pytest.raises(ValueError, match="checkpoint.pt already exists; pass --resume"):
         main(args(data, out, arch="coord_resnet50", epochs=2))
-    with pytest.raises(ValueError, match="trained with arch 'coord_resnet50', but this run has arch 'resnet50'"):
+    with pytest.raises(CheckpointError, match="trained with arch 'coord_resnet50', but this run has arch 'resnet50'"):
         main(args(data, out, "--resume", arch="resnet50", epochs=2))
 
     resumed = main(args(data, out, "--resume", arch="coord_resnet50", epochs=2))
@@ -148,7 +150,7 @@ def test_resumed_run_equals_uninterrupted_run(data, tmp_path):
 
 
 def test_command_line_reports_data_errors_without_a_traceback(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(sys, "argv", ["coordlib.imagenet", "--data", str(tmp_path / "nowhere")])
+    monkeypatch.setattr(sys, "argv", ["coordlib.programs.imagenet", "--data", str(tmp_path / "nowhere")])
     assert imagenet._cli() == 2
     assert capsys.readouterr().err.startswith("error: data directory ")
 
@@ -200,7 +202,7 @@ def test_evaluate_counts_top1_top5_and_loss():
 def test_two_process_ddp_run_with_torchrun(data, tmp_path):
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "coordlib.imagenet", *args(data, out)]
+           "-m", "coordlib.programs.imagenet", *args(data, out)]
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -49,7 +49,7 @@ def test_the_wheel_holds_the_package_and_no_book_files(wheel):
     version = coordlib.__version__
     outside = [n for n in names if not (n.startswith("coordlib/") or n.startswith(f"coordlib-{version}.dist-info/"))]
     assert outside == []
-    assert "coordlib/layers.py" in names and "coordlib/rl/__init__.py" in names
+    assert "coordlib/layers/coordconv.py" in names and "coordlib/rl/__init__.py" in names
     assert not [n for n in names if n.endswith((".ipynb", ".md", ".json", ".bib"))]
 
 

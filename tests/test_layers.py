@@ -395,16 +395,16 @@ def test_coordconv_never_concatenates(monkeypatch, with_r):
     def boom(*args, **kwargs):
         raise AssertionError("CoordConv2d must not concatenate onto the batch")
 
-    monkeypatch.setattr(coordlib.layers.torch, "cat", boom)
-    monkeypatch.setattr(coordlib.layers.torch, "concat", boom, raising=False)
-    monkeypatch.setattr(coordlib.layers.torch, "concatenate", boom, raising=False)
-    monkeypatch.setattr(coordlib.layers.AddCoords, "forward", boom)
+    monkeypatch.setattr(coordlib.layers.coordconv.torch, "cat", boom)
+    monkeypatch.setattr(coordlib.layers.coordconv.torch, "concat", boom, raising=False)
+    monkeypatch.setattr(coordlib.layers.coordconv.torch, "concatenate", boom, raising=False)
+    monkeypatch.setattr(coordlib.layers.coordconv.AddCoords, "forward", boom)
     out = layer(x)
     out.sum().backward()
     monkeypatch.undo()
     torch.testing.assert_close(out.detach(), expected, rtol=1e-5, atol=1e-5)
     # the patch was effective: the concatenating layer does hit it
-    monkeypatch.setattr(coordlib.layers.AddCoords, "forward", boom)
+    monkeypatch.setattr(coordlib.layers.coordconv.AddCoords, "forward", boom)
     with pytest.raises(AssertionError, match="must not concatenate"):
         ConcatCoordConv2d(3, 4, 3, padding=1, with_r=with_r)(x)
 
@@ -414,14 +414,14 @@ def test_coordconv_never_concatenates(monkeypatch, with_r):
 def test_coordinate_term_computed_on_batch_of_one(monkeypatch, n, with_r):
     layer = CoordConv2d(3, 4, (3, 5), stride=2, padding=(1, 2), with_r=with_r)
     extra = 3 if with_r else 2
-    real_conv2d = coordlib.layers.F.conv2d
+    real_conv2d = coordlib.layers.coordconv.F.conv2d
     calls = []
 
     def recording_conv2d(inp, weight, *args, **kwargs):
         calls.append((tuple(inp.shape), tuple(weight.shape)))
         return real_conv2d(inp, weight, *args, **kwargs)
 
-    monkeypatch.setattr(coordlib.layers.F, "conv2d", recording_conv2d)
+    monkeypatch.setattr(coordlib.layers.coordconv.F, "conv2d", recording_conv2d)
     x = torch.randn(n, 3, 9, 11)
     layer(x)
     assert sorted(calls) == sorted([((n, 3, 9, 11), (4, 3, 3, 5)), ((1, extra, 9, 11), (4, extra, 3, 5))])
@@ -1032,7 +1032,7 @@ def test_family_never_concatenates(monkeypatch, kind):
         raise AssertionError("must not concatenate onto the batch")
 
     for name in ("cat", "concat", "concatenate"):
-        monkeypatch.setattr(coordlib.layers.torch, name, boom)
+        monkeypatch.setattr(coordlib.layers.coordconv.torch, name, boom)
     out = layer(x)
     out.sum().backward()
     monkeypatch.undo()

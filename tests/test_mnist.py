@@ -9,20 +9,20 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from coordlib import mnist
+from coordlib import datasets
 
-SHIPPED = mnist._REPO_DATA / mnist.FILENAME
+SHIPPED = datasets.mnist._REPO_DATA / datasets.mnist.FILENAME
 OFFICIAL_FIRST = {"train": [5, 0, 4, 1, 9, 2, 1, 3, 1, 4], "test": [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]}
 
 
 @pytest.fixture
 def data_dir(tmp_path, monkeypatch):
     """An empty folder as COORDLIB_DATA, downloads not allowed by the environment."""
-    monkeypatch.setenv(mnist.DATA_ENV, str(tmp_path))
-    monkeypatch.delenv(mnist.DOWNLOAD_ENV, raising=False)
-    mnist._download.cache_clear()
+    monkeypatch.setenv(datasets.mnist.DATA_ENV, str(tmp_path))
+    monkeypatch.delenv(datasets.mnist.DOWNLOAD_ENV, raising=False)
+    datasets.mnist._download.cache_clear()
     yield tmp_path
-    mnist._download.cache_clear()
+    datasets.mnist._download.cache_clear()
 
 
 # --------------------------------------------------------------------------- MNIST
@@ -30,8 +30,8 @@ def data_dir(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("split", ["train", "test"])
 def test_shapes_dtypes_counts_and_official_first_labels(split):
-    images, labels = mnist.load_mnist(split)
-    n = mnist.COUNTS[split]
+    images, labels = datasets.load_mnist(split)
+    n = datasets.mnist.COUNTS[split]
     assert n == {"train": 12_000, "test": 2_000}[split]
     assert images.shape == (n, 28, 28) and images.dtype == torch.uint8
     assert labels.shape == (n,) and labels.dtype == torch.int64
@@ -41,19 +41,19 @@ def test_shapes_dtypes_counts_and_official_first_labels(split):
 
 
 def test_loading_is_cached():
-    assert mnist.load_mnist("train")[0] is mnist.load_mnist("train")[0]
+    assert datasets.load_mnist("train")[0] is datasets.load_mnist("train")[0]
 
 
 def test_copy_elsewhere_loads_and_corrupted_copy_fails_checksum(data_dir):
-    copy = data_dir / mnist.FILENAME
+    copy = data_dir / datasets.mnist.FILENAME
     shutil.copyfile(SHIPPED, copy)
-    images, _labels = mnist.load_mnist("test")
-    assert torch.equal(images, mnist._read_shipped(str(SHIPPED), *_stat(SHIPPED))["test"][0])
+    images, _labels = datasets.load_mnist("test")
+    assert torch.equal(images, datasets.mnist._read_shipped(str(SHIPPED), *_stat(SHIPPED))["test"][0])
     raw = bytearray(copy.read_bytes())
     raw[len(raw) // 2] ^= 0xFF
     copy.write_bytes(bytes(raw))
-    with pytest.raises(mnist.MnistChecksumError, match=r"sha256 [0-9a-f]{64}, expected " + mnist.SHA256):
-        mnist.load_mnist("test")
+    with pytest.raises(datasets.MnistChecksumError, match=r"sha256 [0-9a-f]{64}, expected " + datasets.mnist.SHA256):
+        datasets.load_mnist("test")
 
 
 def _stat(path):
@@ -63,15 +63,15 @@ def _stat(path):
 
 def test_missing_file_explains_where_it_looked_and_how_to_fix(data_dir):
     with pytest.raises(FileNotFoundError) as err:
-        mnist.load_mnist("train")
+        datasets.load_mnist("train")
     msg = str(err.value)
-    assert str(data_dir / mnist.FILENAME) in msg
+    assert str(data_dir / datasets.mnist.FILENAME) in msg
     assert "COORDLIB_DATA" in msg and "clone the repository" in msg and "download=True" in msg
 
 
 def test_unknown_split_lists_valid_ones():
     with pytest.raises(ValueError, match=r"unknown MNIST split 'validation'; valid splits are 'train', 'test'"):
-        mnist.load_mnist("validation")
+        datasets.load_mnist("validation")
 
 
 class _FakeMNIST:
@@ -93,19 +93,19 @@ class _FakeMNIST:
 def test_download_fallback_keeps_the_same_first_digits(data_dir, monkeypatch):
     import torchvision.datasets
 
-    monkeypatch.setattr(_FakeMNIST, "shipped", {s: mnist._read_shipped(str(SHIPPED), *_stat(SHIPPED))[s] for s in mnist.SPLITS})
+    monkeypatch.setattr(_FakeMNIST, "shipped", {s: datasets.mnist._read_shipped(str(SHIPPED), *_stat(SHIPPED))[s] for s in datasets.mnist.SPLITS})
     monkeypatch.setattr(_FakeMNIST, "calls", [])
     monkeypatch.setattr(torchvision.datasets, "MNIST", _FakeMNIST)
-    images, labels = mnist.load_mnist("test", download=True)
+    images, labels = datasets.load_mnist("test", download=True)
     assert torch.equal(images, _FakeMNIST.shipped["test"][0]) and torch.equal(labels, _FakeMNIST.shipped["test"][1])
     cache = str(data_dir / "cache")  # COORDLIB_DATA exists, so the download goes to its cache/
     assert _FakeMNIST.calls == [(cache, True, True), (cache, False, True)]
 
-    mnist._download.cache_clear()
-    monkeypatch.setenv(mnist.DOWNLOAD_ENV, "1")  # the environment variable allows it too
+    datasets.mnist._download.cache_clear()
+    monkeypatch.setenv(datasets.mnist.DOWNLOAD_ENV, "1")  # the environment variable allows it too
     monkeypatch.setattr(_FakeMNIST, "tamper", True)
-    with pytest.raises(mnist.MnistChecksumError, match="train_images has content sha256"):
-        mnist.load_mnist("train")
+    with pytest.raises(datasets.MnistChecksumError, match="train_images has content sha256"):
+        datasets.load_mnist("train")
 
 
 # --------------------------------------------------------------------------- Field-of-MNIST
@@ -113,14 +113,14 @@ def test_download_fallback_keeps_the_same_first_digits(data_dir, monkeypatch):
 
 @pytest.fixture(scope="module")
 def field():
-    return mnist.field_of_mnist(120, seed=3)
+    return datasets.field_of_mnist(120, seed=3)
 
 
 def test_defaults_are_the_papers_settings():
-    params = inspect.signature(mnist.field_of_mnist).parameters
+    params = inspect.signature(datasets.field_of_mnist).parameters
     for name in ("digits", "canvas", "crop", "min_size", "max_size"):
-        assert params[name].default == mnist.PAPER[name]
-    assert (mnist.PAPER["n_train"], mnist.PAPER["n_val"]) == (9_000, 1_000)
+        assert params[name].default == datasets.mnist.PAPER[name]
+    assert (datasets.mnist.PAPER["n_train"], datasets.mnist.PAPER["n_val"]) == (9_000, 1_000)
 
 
 def test_shapes_dtypes_and_box_lists(field):
@@ -150,17 +150,17 @@ def test_boxes_inside_crop_with_positive_area(field):
 
 
 def test_deterministic_per_seed():
-    a, b = mnist.field_of_mnist(20, seed=5), mnist.field_of_mnist(20, seed=5)
+    a, b = datasets.field_of_mnist(20, seed=5), datasets.field_of_mnist(20, seed=5)
     assert torch.equal(a.images, b.images)
     assert all(torch.equal(x, y) for x, y in zip(a.boxes, b.boxes))
-    c = mnist.field_of_mnist(20, seed=6)
+    c = datasets.field_of_mnist(20, seed=6)
     assert not torch.equal(a.images, c.images)
     assert not torch.equal(a.placements.source, c.placements.source)
 
 
 def test_binary_images_are_the_releases_summed_and_clipped_pixels():
-    gray = mnist.field_of_mnist(20, seed=5)
-    binary = mnist.field_of_mnist(20, seed=5, binary=True)
+    gray = datasets.field_of_mnist(20, seed=5)
+    binary = datasets.field_of_mnist(20, seed=5, binary=True)
     assert binary.binary and not gray.binary
     assert set(binary.images.unique().tolist()) == {0.0, 1.0}
     # the release adds 8-bit digits and clips to 1: a pixel is 1 where any digit has a nonzero 8-bit value
@@ -168,7 +168,7 @@ def test_binary_images_are_the_releases_summed_and_clipped_pixels():
     assert all(torch.equal(x, y) for x, y in zip(gray.boxes, binary.boxes))
     assert float(binary.images.mean()) > float(gray.images.mean())
     with pytest.raises(TypeError, match="binary"):
-        mnist.field_of_mnist(2, binary=1)
+        datasets.field_of_mnist(2, binary=1)
 
 
 def _render_alone(digit_uint8, height, width, top, left, canvas=120, crop=64):
@@ -183,7 +183,7 @@ def _render_alone(digit_uint8, height, width, top, left, canvas=120, crop=64):
 
 
 def test_every_box_is_the_tight_ink_box_of_its_own_digit(field):
-    pool, pool_labels = mnist.load_mnist("train")
+    pool, pool_labels = datasets.load_mnist("train")
     p = field.placements
     dropped_outside = 0
     for i in range(60):
@@ -195,7 +195,7 @@ def test_every_box_is_the_tight_ink_box_of_its_own_digit(field):
         assert torch.allclose(field.images[i, 0], torch.stack(alone).amax(0), atol=1e-6)
         expected_boxes, expected_labels = [], []
         for s, img in enumerate(alone):
-            rows, cols = np.nonzero((img > mnist.INK_THRESHOLD).numpy())
+            rows, cols = np.nonzero((img > datasets.mnist.INK_THRESHOLD).numpy())
             if len(rows) == 0:
                 assert not p.visible[i, s]
                 top, left, h, w = (int(t[i, s]) for t in (p.top, p.left, p.height, p.width))
@@ -228,7 +228,7 @@ def test_targets_are_torchvision_dicts(field):
 
 
 def test_other_sizes_and_split():
-    small = mnist.field_of_mnist(4, seed=0, split="test", digits=2, canvas=40, crop=32, min_size=10, max_size=12)
+    small = datasets.field_of_mnist(4, seed=0, split="test", digits=2, canvas=40, crop=32, min_size=10, max_size=12)
     assert small.images.shape == (4, 1, 32, 32) and small.split == "test" and small.offset == 4
     assert small.placements.source.shape == (4, 2) and int(small.placements.source.max()) < 2_000
 
@@ -236,17 +236,17 @@ def test_other_sizes_and_split():
 @pytest.mark.parametrize(
     "kwargs, error, message",
     [
-        ({"n": 0}, ValueError, "n >= 1, got 0"),
-        ({"n": 2.5}, TypeError, "an int for n, got float"),
-        ({"n": True}, TypeError, "an int for n, got bool"),
+        ({"n": 0}, ValueError, "n as an int >= 1, got 0"),
+        ({"n": 2.5}, TypeError, "n as an int >= 1, got float"),
+        ({"n": True}, TypeError, "n as an int >= 1, got bool"),
         ({"n": 2, "split": "val"}, ValueError, "valid splits are 'train', 'test'"),
-        ({"n": 2, "digits": 0}, ValueError, "digits >= 1"),
-        ({"n": 2, "canvas": 60}, ValueError, r"canvas >= 64, got 60"),
-        ({"n": 2, "min_size": 26}, ValueError, r"max_size >= 26, got 25"),
+        ({"n": 2, "digits": 0}, ValueError, "digits as an int >= 1"),
+        ({"n": 2, "canvas": 60}, ValueError, r"canvas as an int >= 64, got 60"),
+        ({"n": 2, "min_size": 26}, ValueError, r"max_size as an int >= 26, got 25"),
         ({"n": 2, "max_size": 130}, ValueError, r"max_size <= canvas \(120\)"),
-        ({"n": 2, "seed": -1}, ValueError, "seed >= 0"),
+        ({"n": 2, "seed": -1}, ValueError, "seed as an int >= 0"),
     ],
 )
 def test_arguments_are_validated(kwargs, error, message):
     with pytest.raises(error, match=message):
-        mnist.field_of_mnist(**kwargs)
+        datasets.field_of_mnist(**kwargs)

@@ -1,4 +1,4 @@
-"""The paper's architectures (coordlib.models) and the published numbers (coordlib.paper).
+"""The paper's architectures (coordlib.models) and the published numbers (coordlib.book.paper).
 
 Parameter counts are checked twice: against the counts of the release's
 architectures (``model_builders.py``: 7,553 / 906 / 72,850, "46k to 1.6M") and
@@ -14,10 +14,9 @@ import pytest
 import torch
 from torch import nn
 
-from coordlib import CoordConv2d, coordinate_grid
-from coordlib import data, paper
+from coordlib import CoordConv2d, coordinate_grid, datasets
+from coordlib.book import paper
 from coordlib.models import (
-    CANVAS,
     ConvRegressor,
     ConvRegressorGAP,
     CoordConvClassifier,
@@ -27,6 +26,7 @@ from coordlib.models import (
     count_parameters,
     scale_coords,
 )
+from coordlib.models.notsoclevr import CANVAS
 
 COORD_MODELS = [DeconvNet, CoordConvClassifier, CoordConvRenderer]  # (N, 2) -> (N, 64, 64)
 IMAGE_MODELS = [CoordConvRegressor, ConvRegressor, ConvRegressorGAP]  # (N, 1, 64, 64) -> (N, 2)
@@ -360,21 +360,21 @@ def test_coordconv_coordinate_weights_get_gradient():
 
 
 def test_claim_values():
-    assert paper.claim("rendering/deconv/uniform/test_iou") == 0.83
-    assert paper.claim("rendering/deconv/quadrant/test_iou") == 0.36
-    assert paper.claim("classification/deconv/uniform/test_accuracy") == 0.86
-    assert paper.claim("classification/deconv/quadrant/test_accuracy") == 0.0
-    assert paper.claim("classification/coordconv/quadrant/test_accuracy") == 1.0
-    assert paper.claim("regression/conv/quadrant/test_accuracy") == 0.071
-    assert paper.claim("regression/conv/uniform/train_accuracy") == 0.486
-    assert paper.claim("speed/coordconv_vs_conv") == 150.0
-    assert paper.claim("size/conv_over_coordconv_low") == 10.0
-    assert paper.claim("size/conv_over_coordconv_high") == 100.0
+    assert paper.number("rendering/deconv/uniform/test_iou") == 0.83
+    assert paper.number("rendering/deconv/quadrant/test_iou") == 0.36
+    assert paper.number("classification/deconv/uniform/test_accuracy") == 0.86
+    assert paper.number("classification/deconv/quadrant/test_accuracy") == 0.0
+    assert paper.number("classification/coordconv/quadrant/test_accuracy") == 1.0
+    assert paper.number("regression/conv/quadrant/test_accuracy") == 0.071
+    assert paper.number("regression/conv/uniform/train_accuracy") == 0.486
+    assert paper.number("speed/coordconv_vs_conv") == 150.0
+    assert paper.number("size/conv_over_coordconv_low") == 10.0
+    assert paper.number("size/conv_over_coordconv_high") == 100.0
 
 
 def test_unknown_claim_lists_known_keys():
     with pytest.raises(KeyError) as err:
-        paper.claim("rendering/deconv/uniform/test_accuracy")
+        paper.number("rendering/deconv/uniform/test_accuracy")
     msg = err.value.args[0]
     assert "rendering/deconv/uniform/test_accuracy" in msg
     for key in paper.CLAIMS:
@@ -401,7 +401,7 @@ def test_onehot_gain_puts_the_max_next_to_the_hot_pixel(seed):
     """Chapter 4's finding: at the released input scale the regressor's global max pool is (almost)
     never taken within the 5x5 neighbourhood the hot pixel reaches, so no gradient tells the network
     where the pixel is; scaling the one-hot input by 64 makes the hot pixel win the max."""
-    ds = data.not_so_clevr()
+    ds = datasets.not_so_clevr()
     idx = torch.arange(0, 3136, 7)
 
     def near_share(gain):

@@ -15,7 +15,7 @@ import nbformat
 import pytest
 import yaml
 
-from coordlib import execute, report
+from coordlib.book import execute, report
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"

@@ -1,4 +1,4 @@
-"""The chapters' shared figures (coordlib.plots): the paper-against-ours figure and the static stepper."""
+"""The chapters' shared figures (coordlib.book.plots): the paper-against-ours figure and the static stepper."""
 
 import matplotlib
 
@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from coordlib import plots, report, stats  # noqa: E402
+from coordlib.book import plots, report, stats  # noqa: E402
 
 
 def _rows():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from coordlib import profiles
+from coordlib.book import profiles
 
 
 def test_default_is_book_when_env_unset(monkeypatch):

@@ -1,9 +1,8 @@
-"""coordlib.release: the release's settings as data, and the departures table."""
+"""coordlib.book.release: the release's settings as data, and the departures table."""
 
 import pytest
 
-from coordlib import profiles, release
-
+from coordlib.book import profiles, release
 
 # The release's files (git ls-tree of uber-research/CoordConv at 27fab8b), less its notebooks and licences.
 RELEASE_FILES = {

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from coordlib import report, stats
-from coordlib.report import Claim, Precondition, judge
-from coordlib.stats import Estimate
+from coordlib.book import report, stats
+from coordlib.book.report import Claim, Precondition, judge
+from coordlib.book.stats import Estimate
 
 FITTED = Precondition("train accuracy", 0.99)
 

@@ -8,8 +8,7 @@ from torchvision.models import ResNet
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from coordlib import CoordConv2d
-from coordlib.models import count_parameters
-from coordlib.resnet import coord_resnet50, coord_stem, resnet50_baseline, small_resnet
+from coordlib.models import SmallResNet, coord_resnet50, coord_stem, count_parameters, resnet50_baseline
 
 TORCHVISION_RESNET50_PARAMS = 25_557_032  # torchvision's documented count for resnet50 (1000 classes)
 
@@ -98,7 +97,7 @@ def test_coord_stem_is_coordconv_then_conv_on_its_output():
 @pytest.mark.parametrize("num_classes", [10, 9])
 def test_small_resnet_shapes(coordconv, num_classes):
     torch.manual_seed(0)
-    model = small_resnet(coordconv, num_classes)
+    model = SmallResNet(coordconv, num_classes)
     out = model(torch.randn(4, 1, 64, 64))
     assert out.shape == (4, num_classes) and out.dtype == torch.float32
     assert [model.layer1[0].conv1.in_channels] + [getattr(model, f"layer{i}")[0].conv2.out_channels
@@ -117,18 +116,18 @@ def _stage_shapes(model, x):
 
 
 def test_small_resnet_blocks_width_and_stem_stride():
-    model = small_resnet(False, 10, in_channels=3, width=8, blocks=(2, 1, 3, 1), stem_stride=1)
+    model = SmallResNet(False, 10, in_channels=3, width=8, blocks=(2, 1, 3, 1), stem_stride=1)
     assert [len(getattr(model, f"layer{i}")) for i in (1, 2, 3, 4)] == [2, 1, 3, 1]
     x = torch.randn(2, 3, 64, 64)
     assert _stage_shapes(model, x) == [(2, 8, 64, 64), (2, 16, 32, 32), (2, 32, 16, 16), (2, 64, 8, 8)]
-    model = small_resnet(True, 10, in_channels=3, width=8, stem_stride=2)
+    model = SmallResNet(True, 10, in_channels=3, width=8, stem_stride=2)
     assert _stage_shapes(model, x) == [(2, 8, 32, 32), (2, 16, 16, 16), (2, 32, 8, 8), (2, 64, 4, 4)]
     # the default for 64x64 CPU experiments: stride-2 stem, width 16
-    assert _stage_shapes(small_resnet(False, 9), torch.randn(2, 1, 64, 64))[0] == (2, 16, 32, 32)
+    assert _stage_shapes(SmallResNet(False, 9), torch.randn(2, 1, 64, 64))[0] == (2, 16, 32, 32)
 
 
 def test_small_resnet_arms_differ_only_by_the_extra_layer():
-    base, coord = small_resnet(False, 10), small_resnet(True, 10)
+    base, coord = SmallResNet(False, 10), SmallResNet(True, 10)
     assert type(base.conv1) is nn.Conv2d and base.conv1.weight.shape == (16, 1, 3, 3)
     assert type(coord.conv1.coordconv) is CoordConv2d
     assert (coord.conv1.coordconv.out_channels, coord.conv1.coordconv.with_r) == (8, True)
@@ -145,26 +144,26 @@ def test_the_coordinate_channels_reach_the_stem():
     torch.manual_seed(0)
     x = torch.ones(1, 1, 16, 16)
     with torch.no_grad():
-        plain = small_resnet(False, 10).conv1(x)[..., 1:-1, 1:-1]
-        coord = small_resnet(True, 10).conv1(x)[..., 1:-1, 1:-1]
+        plain = SmallResNet(False, 10).conv1(x)[..., 1:-1, 1:-1]
+        coord = SmallResNet(True, 10).conv1(x)[..., 1:-1, 1:-1]
     assert torch.allclose(plain, plain[..., :1, :1].expand_as(plain))
     assert (coord - coord[..., :1, :1]).abs().amax() > 1e-3
 
 
 @pytest.mark.parametrize(
-    "kwargs, message",
+    "kwargs, error, message",
     [
-        (dict(num_classes=0), "num_classes as an int >= 1, got 0"),
-        (dict(width=0), "width as an int >= 1, got 0"),
-        (dict(in_channels=2.0), "in_channels as an int >= 1, got 2.0"),
-        (dict(blocks=(1, 1, 1)), r"blocks as 4 ints >= 1 \(one per stage\), got \(1, 1, 1\)"),
-        (dict(stem_stride=3), "stem_stride 1 or 2, got 3"),
+        (dict(num_classes=0), ValueError, "num_classes as an int >= 1, got 0"),
+        (dict(width=0), ValueError, "width as an int >= 1, got 0"),
+        (dict(in_channels=2.0), TypeError, "in_channels as an int >= 1, got float 2.0"),
+        (dict(blocks=(1, 1, 1)), ValueError, r"blocks as 4 ints >= 1 \(one per stage\), got \(1, 1, 1\)"),
+        (dict(stem_stride=3), ValueError, "stem_stride 1 or 2, got 3"),
     ],
 )
-def test_small_resnet_rejects_bad_arguments(kwargs, message):
+def test_small_resnet_rejects_bad_arguments(kwargs, error, message):
     args = dict(coordconv=True, num_classes=10) | kwargs
-    with pytest.raises(ValueError, match=message):
-        small_resnet(**args)
+    with pytest.raises(error, match=message):
+        SmallResNet(**args)
 
 
 @pytest.mark.parametrize("seed", [0, 5])
@@ -172,9 +171,9 @@ def test_identity_init_starts_as_the_plain_network(seed):
     """Same seed: the identity-initialised CoordConv ResNet computes the plain one's logits."""
     x = torch.rand(3, 1, 32, 32, generator=torch.Generator().manual_seed(seed))
     torch.manual_seed(seed)
-    plain = small_resnet(False, 10)
+    plain = SmallResNet(False, 10)
     torch.manual_seed(seed)
-    coord = small_resnet(True, 10, coord_init="identity")
+    coord = SmallResNet(True, 10, coord_init="identity")
     extra = coord.conv1.coordconv
     expected = torch.zeros(8, 4, 1, 1)
     expected[0, 0] = 1.0  # the image channel passes through; x, y, r weights start at zero
@@ -192,7 +191,7 @@ def test_identity_init_starts_as_the_plain_network(seed):
 def test_identity_init_learns_the_coordinate_weights():
     """The coordinate weights start at zero but receive gradient: training can use them."""
     torch.manual_seed(0)
-    coord = small_resnet(True, 9, coord_init="identity")
+    coord = SmallResNet(True, 9, coord_init="identity")
     loss = F.cross_entropy(coord(torch.rand(4, 1, 32, 32)), torch.tensor([0, 3, 5, 8]))
     loss.backward()
     assert coord.conv1.coordconv.weight.grad[1:, 1:].abs().amax() > 0
@@ -214,7 +213,7 @@ def test_identity_init_of_coord_resnet50_on_rgb():
 
 def test_batchnorm_after_the_extra_layer():
     torch.manual_seed(0)
-    model = small_resnet(True, 10, coord_batchnorm=True)
+    model = SmallResNet(True, 10, coord_batchnorm=True)
     assert list(dict(model.conv1.named_children())) == ["coordconv", "bn", "conv"]
     assert isinstance(model.conv1.bn, nn.BatchNorm2d) and model.conv1.bn.num_features == 8
     x = torch.rand(4, 1, 32, 32)
@@ -223,12 +222,12 @@ def test_batchnorm_after_the_extra_layer():
         assert torch.allclose(hidden.mean((0, 2, 3)), torch.zeros(8), atol=1e-5)
         assert torch.allclose(model.conv1(x), model.conv1.conv(hidden))
     # the default design has nothing between the two layers
-    assert list(dict(small_resnet(True, 10).conv1.named_children())) == ["coordconv", "conv"]
+    assert list(dict(SmallResNet(True, 10).conv1.named_children())) == ["coordconv", "conv"]
 
 
 def test_the_extra_layer_is_the_papers_imagenet_entry():
-    """coordlib.release's ImageNet entry comes from the paper; coord_resnet50 builds what it states."""
-    from coordlib import release
+    """coordlib.book.release's ImageNet entry comes from the paper; coord_resnet50 builds what it states."""
+    from coordlib.book import release
 
     entry = release.PAPER_EXPERIMENTS[("imagenet", "coordconv")]
     assert entry["extra_layer"].value == "1x1 CoordConv, 8 channels, with r, at the bottom"

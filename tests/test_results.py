@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from coordlib import report, results, stats
-from coordlib.results import ClaimError
+from coordlib.book import report, results, stats
+from coordlib.book.results import ClaimError
 
 
 @pytest.fixture(autouse=True)

@@ -8,9 +8,19 @@ import torch
 pytest.importorskip("minatar")
 
 from coordlib import CoordConv2d  # noqa: E402
-from coordlib.rl import (GAMES, A2CConfig, PolicyValueNet, VecEnv, coord_weight_norms, load,  # noqa: E402
-                         make, n_step_returns, random_returns, train)
-from coordlib.train import CheckpointError  # noqa: E402
+from coordlib.rl import (  # noqa: E402
+    GAMES,
+    A2CConfig,
+    PolicyValueNet,
+    VecEnv,
+    coord_weight_norms,
+    load,
+    make,
+    n_step_returns,
+    random_returns,
+    train,
+)
+from coordlib.training import CheckpointError  # noqa: E402
 
 SMALL = A2CConfig(n_envs=4, n_steps=5)
 

@@ -9,7 +9,7 @@ import torch
 from scipy import ndimage
 
 from coordlib import metrics
-from coordlib.sort_of_clevr import sort_of_clevr
+from coordlib.datasets import sort_of_clevr
 
 S, R = 32, 5  # canvas and object half-size of the book's profile
 RGB = {"red": np.array([1.0, -1.0, -1.0]), "blue": np.array([-1.0, -1.0, 1.0])}
@@ -308,7 +308,7 @@ def path(red_xs, blue_alphas=None):
 def test_smooth_path():
     out = metrics.interpolation_steps(path(range(6, 16)))
     assert out["steps"] == 18 and out["jump"] == 5.0
-    assert {k: out[k] for k in metrics.STEP_KINDS} == {"smooth": 18, "teleport": 0, "appear": 0, "vanish": 0,
+    assert {k: out[k] for k in metrics.scenes.STEP_KINDS} == {"smooth": 18, "teleport": 0, "appear": 0, "vanish": 0,
                                                         "absent": 0}
     assert out["fractions"]["smooth"] == 1.0
     assert out["labels"]["red"] == ["smooth"] * 9
@@ -327,7 +327,7 @@ def test_fade_out_and_in():
     alphas = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5]  # present while every channel is within 0.5 of pure blue
     out = metrics.interpolation_steps(path([8] * 6, alphas))
     assert out["labels"]["blue"] == ["smooth", "smooth", "vanish", "absent", "absent"]
-    assert {k: out[k] for k in metrics.STEP_KINDS} == {"smooth": 7, "teleport": 0, "appear": 0, "vanish": 1,
+    assert {k: out[k] for k in metrics.scenes.STEP_KINDS} == {"smooth": 7, "teleport": 0, "appear": 0, "vanish": 1,
                                                         "absent": 2}
     back = metrics.interpolation_steps(path([8] * 6, alphas[::-1]))
     assert back["labels"]["blue"] == ["absent", "absent", "appear", "smooth", "smooth"]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from coordlib import sort_of_clevr as soc
+from coordlib.datasets import sortofclevr as soc
 
 WHITE, RED, BLUE = (1.0, 1.0, 1.0), (1.0, -1.0, -1.0), (-1.0, -1.0, 1.0)
 
@@ -198,11 +198,11 @@ def test_object_mask_templates():
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        ({"n": 0}, ValueError, r"number of images n >= 1, got 0"),
-        ({"n": 2.5}, TypeError, r"int number of images n, got float 2.5"),
-        ({"n": True}, TypeError, r"int number of images n, got bool True"),
-        ({"n": 4, "seed": -1}, ValueError, r"seed >= 0, got -1"),
-        ({"n": 4, "seed": "a"}, TypeError, r"int seed, got str 'a'"),
+        ({"n": 0}, ValueError, r"number of images n as an int >= 1, got 0"),
+        ({"n": 2.5}, TypeError, r"number of images n as an int >= 1, got float 2.5"),
+        ({"n": True}, TypeError, r"number of images n as an int >= 1, got bool True"),
+        ({"n": 4, "seed": -1}, ValueError, r"seed as an int >= 0, got -1"),
+        ({"n": 4, "seed": "a"}, TypeError, r"seed as an int >= 0, got str 'a'"),
         ({"n": 4, "size": 15}, ValueError, r"size >= 16 .*got 15"),
         ({"n": 4, "size": 32.0}, TypeError, r"int canvas size, got float 32.0"),
     ],

@@ -1,4 +1,4 @@
-"""coordlib.stats against independent computations: scipy, statsmodels and hand formulas."""
+"""coordlib.book.stats against independent computations: scipy, statsmodels and hand formulas."""
 
 import json
 import math
@@ -8,8 +8,8 @@ import pytest
 from scipy import stats as st
 from scipy.special import expit, logit
 
-from coordlib import stats
-from coordlib.stats import Comparison, Equivalence, Estimate
+from coordlib.book import stats
+from coordlib.book.stats import Comparison, Equivalence, Estimate
 
 INF = math.inf
 

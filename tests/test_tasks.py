@@ -1,4 +1,4 @@
-"""The three supervised Not-so-Clevr tasks (coordlib.tasks): data, measures, batching, run().
+"""The three supervised Not-so-Clevr tasks (coordlib.book.tasks): data, measures, batching, run().
 
 Training is kept tiny: runs of the real CoordConv classifier use a thinned
 quadrant split (every 40th train and test index, ~80 examples), and the
@@ -13,7 +13,8 @@ import pytest
 import torch
 from torch import nn
 
-from coordlib import data, metrics, tasks
+from coordlib import datasets, metrics
+from coordlib.book import tasks
 from coordlib.models import CoordConvClassifier, DeconvNet
 
 RUN_KEYS = {"model", "train", "test", "params", "epochs", "train_seconds", "wall_seconds", "solved_at", "curve"}
@@ -22,7 +23,7 @@ THIN = 40  # keep every THIN-th index of a split in the tiny runs
 
 @pytest.fixture(scope="module")
 def ds():
-    return data.not_so_clevr()
+    return datasets.not_so_clevr()
 
 
 def one_hot_logits(x, y, hot=20.0, cold=-20.0):
@@ -53,13 +54,13 @@ class PerfectClassifier(nn.Module):
 
 
 def thinned_split(monkeypatch):
-    real = data.split
+    real = datasets.notsoclevr.split
 
     def split(name, seed=0):
         train_idx, test_idx = real(name, seed=seed)
         return train_idx[::THIN], test_idx[::THIN]
 
-    monkeypatch.setattr(data, "split", split)  # tasks.run looks it up as data.split
+    monkeypatch.setattr(datasets.notsoclevr, "split", split)  # tasks.run looks it up as datasets.notsoclevr.split
 
 
 # ----------------------------------------------------------------------------- task data
@@ -199,7 +200,7 @@ def test_predict_restores_training_mode():
 def test_evaluate_uses_the_given_examples():
     t = tasks.task("classification")
     model = PerfectClassifier(only_test_quadrant=True)
-    train_idx, test_idx = data.split("quadrant")
+    train_idx, test_idx = datasets.notsoclevr.split("quadrant")
     assert tasks.evaluate(model, t, test_idx) == {"accuracy": 1.0}
     assert tasks.evaluate(model, t, train_idx) == {"accuracy": 0.0}
     mixed = torch.cat([train_idx[:10], test_idx[:30]])
@@ -321,10 +322,10 @@ def test_run_release_optimiser(monkeypatch):
         return opt
 
     monkeypatch.setattr(torch.optim, "Adam", spy)
-    from coordlib import optim
+    from coordlib import training
 
     r = tasks.run("classification", CoordConvClassifier, "quadrant", seed=0, epochs=3, batch_size=256,
-                  lr=5e-3, l2=1e-3, lr_schedule=optim.step_schedule(3), progress=False, device="cpu")
+                  lr=5e-3, l2=1e-3, lr_schedule=training.step_schedule(3), progress=False, device="cpu")
     assert seen["betas"] == (0.9, 0.99)
     assert seen["groups"] == [(5, pytest.approx(2e-3)), (5, 0.0)]  # 5 kernels, 5 biases
     assert [p["lr"] for p in r.curve] == pytest.approx([5e-3, 5e-4, 5e-5])

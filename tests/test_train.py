@@ -4,8 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-import coordlib.train as train
-from coordlib.train import CheckpointError, fit, pick_device
+import coordlib.training.loop as train
+from coordlib import training
+from coordlib.training import CheckpointError, fit, pick_device
 
 
 def make_model(init_seed=0):
@@ -51,7 +52,7 @@ def test_resume_equals_uninterrupted(tmp_path):
     assert h_res["loss"] == h_full["loss"]
     assert_same_weights(resumed, full)
     # the checkpoint now holds 4 epochs
-    assert train.load_checkpoint(tmp_path / "b.pt")["epoch"] == 4
+    assert training.load_checkpoint(tmp_path / "b.pt")["epoch"] == 4
 
 
 def test_full_checkpoint_loads_without_training(tmp_path, monkeypatch):
@@ -113,7 +114,7 @@ def test_missing_checkpoint_file_trains_from_scratch(tmp_path):
     assert h.resumed_from == 0 and len(h.epochs) == 2
     assert ckpt.is_file()
     with pytest.raises(FileNotFoundError):
-        train.load_checkpoint(tmp_path / "absent.pt")
+        training.load_checkpoint(tmp_path / "absent.pt")
 
 
 def test_failed_save_keeps_previous_checkpoint(tmp_path, monkeypatch):
@@ -130,7 +131,7 @@ def test_failed_save_keeps_previous_checkpoint(tmp_path, monkeypatch):
     assert ckpt.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == [ckpt.name]
     monkeypatch.undo()
-    assert train.load_checkpoint(ckpt)["epoch"] == 1
+    assert training.load_checkpoint(ckpt)["epoch"] == 1
 
 
 def test_callback_stop_ends_training(tmp_path):
@@ -150,7 +151,7 @@ def test_callback_stop_ends_training(tmp_path):
     s = h["seconds"]
     assert s[0] >= 0 and all(b >= a for a, b in zip(s, s[1:]))
     # the stopped run was checkpointed at its last epoch and is not continued
-    assert train.load_checkpoint(ckpt)["epoch"] == 2
+    assert training.load_checkpoint(ckpt)["epoch"] == 2
     h2 = run(make_model(), 6, callback=callback, checkpoint=ckpt)
     assert h2.stopped_early and h2.resumed_from == 2 and h2["epoch"] == [1, 2]
     assert [c[0] for c in calls] == [1, 2]
@@ -191,7 +192,7 @@ def test_length_mismatch_and_bad_arguments():
 
 
 def test_pick_device(monkeypatch):
-    monkeypatch.delenv(train.DEVICE_ENV, raising=False)
+    monkeypatch.delenv(training.devices.DEVICE_ENV, raising=False)
     assert pick_device("cpu") == torch.device("cpu")
     d = pick_device()
     assert isinstance(d, torch.device)
@@ -209,34 +210,34 @@ def fake_gpus(monkeypatch, count):
 
 def test_pick_device_env_forces_a_device(monkeypatch):
     fake_gpus(monkeypatch, 2)
-    monkeypatch.delenv(train.DEVICE_ENV, raising=False)
+    monkeypatch.delenv(training.devices.DEVICE_ENV, raising=False)
     assert pick_device() == torch.device("cuda")
-    monkeypatch.setenv(train.DEVICE_ENV, "cpu")
+    monkeypatch.setenv(training.devices.DEVICE_ENV, "cpu")
     assert pick_device() == torch.device("cpu")  # forced off the GPU
-    monkeypatch.setenv(train.DEVICE_ENV, " cuda:1 ")
+    monkeypatch.setenv(training.devices.DEVICE_ENV, " cuda:1 ")
     assert pick_device() == torch.device("cuda:1")
     assert pick_device("cpu") == torch.device("cpu")  # an explicit argument wins over the environment
-    monkeypatch.setenv(train.DEVICE_ENV, "")
+    monkeypatch.setenv(training.devices.DEVICE_ENV, "")
     assert pick_device() == torch.device("cuda")  # empty: unset
-    assert train.device_choices() == ["auto", "cpu", "cuda", "cuda:0", "cuda:1"]
+    assert training.device_choices() == ["auto", "cpu", "cuda", "cuda:0", "cuda:1"]
 
 
 @pytest.mark.parametrize("gpus, name", [(0, "cuda"), (0, "mps"), (2, "cuda:2"), (2, "gpu"), (2, "cdua"), (0, "meta")])
 def test_pick_device_rejects_unknown_or_missing(monkeypatch, gpus, name):
     fake_gpus(monkeypatch, gpus)
-    monkeypatch.setenv(train.DEVICE_ENV, name)
+    monkeypatch.setenv(training.devices.DEVICE_ENV, name)
     valid = "auto, cpu" + (", cuda, cuda:0, cuda:1" if gpus else "")
     pattern = f"{name!r} \\(from \\$COORDLIB_DEVICE\\).*valid choices on this machine: {valid}$"
     with pytest.raises(ValueError, match=pattern):
         pick_device()
-    monkeypatch.delenv(train.DEVICE_ENV)
+    monkeypatch.delenv(training.devices.DEVICE_ENV)
     with pytest.raises(ValueError, match="from the device argument"):
         pick_device(name)
 
 
 def test_to_device_on_the_cpu_is_the_tensor_itself():
     x = torch.arange(6.0)
-    assert train.to_device(x, "cpu") is x
+    assert training.to_device(x, "cpu") is x
 
 
 def test_deterministic_cpu_changes_nothing(monkeypatch):
@@ -244,7 +245,7 @@ def test_deterministic_cpu_changes_nothing(monkeypatch):
     calls = []
     monkeypatch.setattr(torch, "use_deterministic_algorithms", lambda *a, **k: calls.append((a, k)))
     before = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
-    out = train.deterministic(cuda=False)
+    out = training.deterministic(cuda=False)
     assert calls == [] and "CUBLAS_WORKSPACE_CONFIG" not in __import__("os").environ
     assert (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark) == before
     assert out["cuda"] is False and out["CUBLAS_WORKSPACE_CONFIG"] is None
@@ -264,12 +265,12 @@ def test_deterministic_cuda_settings(monkeypatch, preset, expect):
     monkeypatch.setattr(torch, "use_deterministic_algorithms", lambda *a, **k: calls.append((a, k)))
     monkeypatch.setattr(torch.backends.cudnn, "deterministic", False)
     monkeypatch.setattr(torch.backends.cudnn, "benchmark", True)
-    out = train.deterministic()  # cuda defaults to "available"
+    out = training.deterministic()  # cuda defaults to "available"
     assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == expect == out["CUBLAS_WORKSPACE_CONFIG"]
     assert calls == [((True,), {"warn_only": True})]
     assert torch.backends.cudnn.deterministic is True and torch.backends.cudnn.benchmark is False
     assert out["cuda"] is True and out["cudnn_deterministic"] and not out["cudnn_benchmark"]
-    train.deterministic(cuda=True, warn_only=False)
+    training.deterministic(cuda=True, warn_only=False)
     assert calls[-1] == ((True,), {"warn_only": False})
 
 
@@ -280,7 +281,7 @@ def test_deterministic_warns_when_cuda_is_already_up(monkeypatch):
     monkeypatch.setattr(torch.backends.cudnn, "deterministic", False)
     monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
     with pytest.warns(UserWarning, match="already initialised"):
-        train.deterministic(cuda=True)
+        training.deterministic(cuda=True)
 
 
 class Transfers(torch.utils._python_dispatch.TorchDispatchMode):
@@ -354,7 +355,7 @@ def test_history_accessors():
     assert h["acc"] == [None, 0.5]
 
 
-# --- coordlib.optim: the release's L2 and step schedule ----------------------------
+# --- coordlib.training.optim: the release's L2 and step schedule ----------------------------
 
 
 def _small_model():
@@ -368,10 +369,10 @@ def _small_model():
 
 
 def test_param_groups_decay_kernels_only():
-    from coordlib import optim
+    from coordlib import training
 
     model = _small_model()
-    groups = optim.param_groups(model, 1e-3)
+    groups = training.param_groups(model, 1e-3)
     decay, rest = groups
     assert decay["weight_decay"] == pytest.approx(2e-3) and rest["weight_decay"] == 0.0
     ids = {id(p) for p in decay["params"]}
@@ -385,7 +386,7 @@ def test_adam_step_equals_gradient_of_loss_plus_l2():
     """One step with weight_decay = 2*l2 on kernels equals one step on loss + l2*sum(w^2)."""
     import copy
 
-    from coordlib import optim
+    from coordlib import training
 
     l2, lr = 1e-2, 1e-2
     a = _small_model()
@@ -395,42 +396,42 @@ def test_adam_step_equals_gradient_of_loss_plus_l2():
     for sgd in (True, False):
         m1, m2 = copy.deepcopy(a), copy.deepcopy(b)
         if sgd:
-            o1 = torch.optim.SGD(optim.param_groups(m1, l2), lr=lr)
+            o1 = torch.optim.SGD(training.param_groups(m1, l2), lr=lr)
             o2 = torch.optim.SGD(m2.parameters(), lr=lr)
         else:
-            o1 = optim.adam(m1, lr, l2)
+            o1 = training.adam(m1, lr, l2)
             o2 = torch.optim.Adam(m2.parameters(), lr=lr, betas=(0.9, 0.99), eps=1e-8)
         torch.nn.functional.mse_loss(m1(x), y).backward()
         o1.step()
-        (torch.nn.functional.mse_loss(m2(x), y) + optim.l2_penalty(m2, l2)).backward()
+        (torch.nn.functional.mse_loss(m2(x), y) + training.l2_penalty(m2, l2)).backward()
         o2.step()
         for p, q in zip(m1.parameters(), m2.parameters()):
             torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-7)
 
 
 def test_l2_penalty_is_sum_of_squares_of_kernels():
-    from coordlib import optim
+    from coordlib import training
 
     model = _small_model()
     want = 0.5 * (model[0].weight.pow(2).sum() + model[4].weight.pow(2).sum())
-    torch.testing.assert_close(optim.l2_penalty(model, 0.5), want)
+    torch.testing.assert_close(training.l2_penalty(model, 0.5), want)
 
 
 def test_step_schedule_release_and_scaled():
-    from coordlib import optim
+    from coordlib import training
 
-    rel = optim.step_schedule(1000)  # the release: x0.1 every 200 epochs, at most 4 times
+    rel = training.step_schedule(1000)  # the release: x0.1 every 200 epochs, at most 4 times
     assert [rel(e) for e in (0, 199, 200, 399, 400, 600, 800, 999)] == pytest.approx(
         [1, 1, 0.1, 0.1, 0.01, 1e-3, 1e-4, 1e-4]
     )
-    ten = optim.step_schedule(10)
+    ten = training.step_schedule(10)
     assert ten.every == 2
     assert [ten(e) for e in range(10)] == pytest.approx([1, 1, 0.1, 0.1, 1e-2, 1e-2, 1e-3, 1e-3, 1e-4, 1e-4])
-    assert optim.step_schedule(1)(0) == 1.0
+    assert training.step_schedule(1)(0) == 1.0
 
 
 def test_fit_applies_the_schedule_per_epoch():
-    from coordlib import optim
+    from coordlib import training
 
     torch.manual_seed(0)
     model = torch.nn.Linear(3, 1)
@@ -438,7 +439,7 @@ def test_fit_applies_the_schedule_per_epoch():
     seen = []
     history = fit(
         model, x, y, torch.nn.functional.mse_loss, epochs=5, batch_size=8, progress=False,
-        optimizer=lambda p: torch.optim.Adam(p, lr=0.1), schedule=optim.step_schedule(5),
+        optimizer=lambda p: torch.optim.Adam(p, lr=0.1), schedule=training.step_schedule(5),
         callback=lambda e, m: seen.append(e) or {},
     )
     assert history["lr"] == pytest.approx([0.1, 0.01, 1e-3, 1e-4, 1e-5])

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from coordlib.mnist import load_mnist, resize_digits
-from coordlib.whatwhere import TASKS, what_where
+from coordlib.datasets import load_mnist, resize_digits, what_where
+from coordlib.datasets.whatwhere import QUESTIONS
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +18,7 @@ def test_shapes_and_dtypes(ds):
     assert ds.what.shape == ds.where.shape == (400,) and ds.what.dtype == ds.where.dtype == torch.int64
     assert ds.centers.shape == (400, 2)
     assert ds.classes("what") == 10 and ds.classes("where") == 9
-    assert TASKS == ("what", "where")
+    assert QUESTIONS == ("what", "where")
 
 
 def test_each_image_is_its_digit_pasted_at_its_corner(ds):

@@ -69,7 +69,7 @@ def rerun(notebook: Path, isa: str, timeout: int) -> tuple[dict, float, dict]:
         env = {**os.environ, **ISAS[isa], "COORDLIB_PROFILE": "book", "COORDLIB_RESULTS_DIR": str(scratch)}
         tic = time.perf_counter()
         # --timing-only: the stored notebook is not rewritten; --no-record: nor are the run times
-        cmd = [sys.executable, "-m", "coordlib.execute", "--no-record", "--timing-only", "--timeout", str(timeout),
+        cmd = [sys.executable, "-m", "coordlib.book.execute", "--no-record", "--timing-only", "--timeout", str(timeout),
                str(notebook)]
         subprocess.run(cmd, env=env, check=True, cwd=ROOT)
         seconds = time.perf_counter() - tic

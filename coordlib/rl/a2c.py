@@ -16,14 +16,13 @@ Determinism: the network is initialised from ``seed``, the games from ``seed``
 (:class:`~coordlib.rl.envs.VecEnv`), and actions are drawn from a generator of
 their own; a run that is interrupted and resumed from its checkpoint ends with
 exactly the weights and episode returns of an uninterrupted run (same machine).
-Checkpoints are written atomically (``coordlib._io.atomic_write``) and
+Checkpoints are written atomically (:func:`coordlib.training.checkpoint.write_state`) and
 loaded with ``weights_only=True``; the games' state travels as pickled bytes.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import io
 import os
 import pickle
 import time
@@ -35,10 +34,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._io import atomic_write
-from ..train import CheckpointError
-from .envs import VecEnv
-from .nets import PolicyValueNet, coord_weight_norms
+from coordlib.rl.envs import VecEnv
+from coordlib.rl.nets import PolicyValueNet, coord_weight_norms
+from coordlib.training.checkpoint import CheckpointError, read_state, write_state
 
 __all__ = ["A2CConfig", "n_step_returns", "train", "random_returns", "load"]
 
@@ -129,18 +127,8 @@ def _state(run: dict) -> dict:
 
 
 def load(path: str | os.PathLike) -> dict:
-    """Read an RL checkpoint; :class:`~coordlib.train.CheckpointError` naming the file if unusable."""
-    path = Path(path)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as err:  # truncated zip, foreign object, ...
-        raise CheckpointError(f"RL checkpoint {path} cannot be read (truncated or corrupt?): {err}. "
-                              "Delete it to train from scratch.") from err
-    if not isinstance(state, dict) or state.get("format") != _FORMAT:
-        raise CheckpointError(f"{path} is not a coordlib RL checkpoint of format {_FORMAT!r}")
-    return state
+    """Read an RL checkpoint; :class:`~coordlib.training.checkpoint.CheckpointError` naming the file if unusable."""
+    return read_state(path, _FORMAT, "coordlib RL checkpoint")
 
 
 def _result(run: dict) -> dict:
@@ -213,9 +201,9 @@ def train(game: str, arm: str, seed: int, frames: int, config: A2CConfig = A2CCo
         if run["updates"] % record_every == 0:
             run["curve"].append({"frames": env.frames, **coord_weight_norms(net)})
         if path is not None and run["updates"] % checkpoint_every == 0:
-            atomic_write(path, lambda f: torch.save(_state(run), f))
+            write_state(path, _state(run))
     if path is not None:
-        atomic_write(path, lambda f: torch.save(_state(run), f))
+        write_state(path, _state(run))
     return _result(run)
 
 

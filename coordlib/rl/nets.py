@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..layers import CoordConv2d
+from coordlib.layers.coordconv import CoordConv2d
 
 __all__ = ["ARMS", "PolicyValueNet", "coord_weight_norms"]
 

@@ -1,0 +1,3 @@
+"""Programs over the library, run as ``python -m coordlib.programs.<name>``.
+"""
+
