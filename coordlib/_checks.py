@@ -10,15 +10,17 @@ import torch
 __all__ = ["integer", "choice", "boxes"]
 
 
-def integer(who: str, name: str, value, minimum: int = 1) -> int:
+def integer(who: str, name: str, value, minimum: int = 1, why: str = "") -> int:
     """``value`` as an ``int`` if it is an integer (Python or NumPy, not a bool) ``>= minimum``.
 
-    A ``TypeError`` for a non-integer and a ``ValueError`` below ``minimum``, each naming ``who`` and ``name``.
+    A ``TypeError`` for a non-integer and a ``ValueError`` below ``minimum``, each naming ``who`` and ``name``;
+    ``why`` (the reason for the minimum) is added to the ``ValueError``'s message.
     """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{who} expected {name} as an int >= {minimum}, got {type(value).__name__} {value!r}")
     if value < minimum:
-        raise ValueError(f"{who} expected {name} as an int >= {minimum}, got {value!r}")
+        reason = f" ({why})" if why else ""
+        raise ValueError(f"{who} expected {name} as an int >= {minimum}{reason}, got {value!r}")
     return int(value)
 
 

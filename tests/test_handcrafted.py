@@ -275,7 +275,8 @@ def test_coord_to_onehot_rejects_bool_and_non_tensors():
 
 
 @pytest.mark.parametrize("cls", [OneHotToCoord, CoordToOneHot])
-@pytest.mark.parametrize("h, w, name", [(0, 3, "height"), (5, -1, "width"), (5.0, 3, "height"), (5, True, "width")])
-def test_constructors_reject_bad_sizes(cls, h, w, name):
-    with pytest.raises(ValueError, match=f"{cls.__name__} expected a positive int for {name}"):
+@pytest.mark.parametrize("h, w, name, error", [(0, 3, "height", ValueError), (5, -1, "width", ValueError),
+                                               (5.0, 3, "height", TypeError), (5, True, "width", TypeError)])
+def test_constructors_reject_bad_sizes(cls, h, w, name, error):
+    with pytest.raises(error, match=f"{cls.__name__} expected {name} as an int >= 1, got"):
         cls(h, w)

@@ -104,6 +104,11 @@ def test_integer_refuses_with_one_wording(value, minimum, error, message):
         _checks.integer("f", "n", value, minimum)
 
 
+def test_integer_gives_the_reason_for_its_minimum():
+    with pytest.raises(ValueError, match=r"^f expected size as an int >= 16 \(two must fit\), got 15$"):
+        _checks.integer("f", "size", 15, 16, why="two must fit")
+
+
 def test_choice_and_boxes():
     assert _checks.choice("rpn", "padding", "valid", ("valid", "same")) == "valid"
     with pytest.raises(ValueError, match=r"^rpn expected padding as one of 'valid', 'same', got 'full'$"):

@@ -288,7 +288,7 @@ def test_canvas_coverage():
     assert metrics.canvas_coverage(ds.centers[:40, 0].float(), S, cells=22) == len(distinct) / 22**2
     with pytest.raises(ValueError, match="cells >= 1, got 0"):
         metrics.canvas_coverage(real, S, cells=0)
-    with pytest.raises(TypeError, match="int canvas size"):
+    with pytest.raises(TypeError, match="canvas size as an int >= 16"):
         metrics.canvas_coverage(real, 32.0)
 
 

@@ -191,7 +191,7 @@ def test_object_mask_templates():
     assert circle[5, 0] and circle[0, 5] and not circle[0, 0] and not circle[1, 1]
     with pytest.raises(ValueError, match="unknown shape 'triangle'.*'square', 'circle'"):
         soc.object_mask("triangle", 5)
-    with pytest.raises(ValueError, match="radius >= 1, got 0"):
+    with pytest.raises(ValueError, match="radius as an int >= 1, got 0"):
         soc.object_mask("circle", 0)
 
 
@@ -203,8 +203,8 @@ def test_object_mask_templates():
         ({"n": True}, TypeError, r"number of images n as an int >= 1, got bool True"),
         ({"n": 4, "seed": -1}, ValueError, r"seed as an int >= 0, got -1"),
         ({"n": 4, "seed": "a"}, TypeError, r"seed as an int >= 0, got str 'a'"),
-        ({"n": 4, "size": 15}, ValueError, r"size >= 16 .*got 15"),
-        ({"n": 4, "size": 32.0}, TypeError, r"int canvas size, got float 32.0"),
+        ({"n": 4, "size": 15}, ValueError, r"canvas size as an int >= 16 \(two separated objects must fit\), got 15"),
+        ({"n": 4, "size": 32.0}, TypeError, r"canvas size as an int >= 16, got float 32.0"),
     ],
 )
 def test_bad_arguments_raise(kwargs, error, match):

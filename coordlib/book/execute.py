@@ -34,7 +34,10 @@ from coordlib._io import atomic_write
 from coordlib._paths import repository
 from coordlib.book import profiles
 
-__all__ = ["ROOT", "RUNTIMES", "INTRO", "README", "REPORT", "WIDGET_MIME", "code_hashes", "strip_widgets", "execute", "chapter_map", "update_chapter_map", "update_headline", "record_runtime", "main"]
+__all__ = [
+    "ROOT", "RUNTIMES", "INTRO", "README", "REPORT", "WIDGET_MIME", "code_hashes", "strip_widgets", "execute",
+    "chapter_map", "update_chapter_map", "update_headline", "record_runtime", "main",
+]
 
 ROOT = repository() or Path(__file__).resolve().parents[2]  # the checkout, whatever the current directory
 RUNTIMES = ROOT / "book/results/runtimes.json"

@@ -26,7 +26,10 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Mapping
 
-__all__ = ["COMMIT", "REPO", "cite", "Setting", "ADAM", "STEP_SCHEDULE", "EXPERIMENTS", "SWEEPS", "setting", "values", "departures", "fmt_value", "PAPER_EXPERIMENTS"]
+__all__ = [
+    "COMMIT", "REPO", "cite", "Setting", "ADAM", "STEP_SCHEDULE", "EXPERIMENTS", "SWEEPS", "setting", "values",
+    "departures", "fmt_value", "PAPER_EXPERIMENTS",
+]
 
 REPO = "uber-research/CoordConv"
 COMMIT = "27fab8b"

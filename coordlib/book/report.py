@@ -28,7 +28,10 @@ from typing import Any, Iterable, Mapping
 
 from coordlib.book.stats import Comparison, Equivalence, Estimate
 
-__all__ = ["VERDICTS", "RULES", "UNITS", "ORIGINS", "Precondition", "Claim", "Judgement", "judge", "claim_from_dict", "rejudge", "fmt", "fmt_comparison", "summary", "headline", "defined_tests", "missing_tests"]
+__all__ = [
+    "VERDICTS", "RULES", "UNITS", "ORIGINS", "Precondition", "Claim", "Judgement", "judge", "claim_from_dict",
+    "rejudge", "fmt", "fmt_comparison", "summary", "headline", "defined_tests", "missing_tests",
+]
 
 #: The five verdicts, in the order every summary lists them.
 VERDICTS = ("reproduced", "contradicted", "inconclusive", "not tested at this budget", "not tested")

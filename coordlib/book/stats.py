@@ -32,7 +32,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from scipy import stats as _st
 
-__all__ = ["Estimate", "Comparison", "Equivalence", "estimate", "mean_ci", "binomial", "compare", "welch", "equivalence", "LOGIT_EPS"]
+__all__ = [
+    "Estimate", "Comparison", "Equivalence", "estimate", "mean_ci", "binomial", "compare", "welch",
+    "equivalence", "LOGIT_EPS",
+]
 
 #: Fraction of the range by which values on a bound are pulled inside before the logit.
 LOGIT_EPS = 1e-3

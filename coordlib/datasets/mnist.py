@@ -40,7 +40,10 @@ import torch.nn.functional as F
 from coordlib import _checks
 from coordlib._paths import repository
 
-__all__ = ["COUNTS", "DATA_ENV", "DOWNLOAD_ENV", "FILENAME", "INK_THRESHOLD", "PAPER", "SHA256", "SPLITS", "FieldOfMnist", "MnistChecksumError", "Placements", "field_of_mnist", "load_mnist", "resize_digits"]
+__all__ = [
+    "COUNTS", "DATA_ENV", "DOWNLOAD_ENV", "FILENAME", "INK_THRESHOLD", "PAPER", "SHA256", "SPLITS",
+    "FieldOfMnist", "MnistChecksumError", "Placements", "field_of_mnist", "load_mnist", "resize_digits",
+]
 
 SPLITS = ("train", "test")
 COUNTS = {"train": 12_000, "test": 2_000}  # first digits of the official orders

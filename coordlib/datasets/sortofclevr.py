@@ -35,7 +35,10 @@ import torch
 
 from coordlib import _checks
 
-__all__ = ["SortOfClevr", "sort_of_clevr", "render", "object_radius", "object_mask", "SHAPES", "COLOURS", "RGB", "BACKGROUND", "CANVAS", "MIN_SIZE"]
+__all__ = [
+    "SortOfClevr", "sort_of_clevr", "render", "object_radius", "object_mask", "SHAPES", "COLOURS", "RGB",
+    "BACKGROUND", "CANVAS", "MIN_SIZE",
+]
 
 CANVAS = 64  # the paper's canvas side, pixels
 _RADIUS_AT_CANVAS = 10  # the paper's half-size/radius at 64x64
@@ -70,19 +73,11 @@ class SortOfClevr:
         return self.images.shape[0]
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
 def _check_size(size) -> int:
-    if not _is_int(size):
-        raise TypeError(f"expected an int canvas size, got {type(size).__name__} {size!r}")
-    size = int(size)
     # Two objects must fit with the separation rule: whatever the blue centre, some
     # red centre in the range [r, size - r) lies 2r away (holds for size >= 16).
-    if size < MIN_SIZE:
-        raise ValueError(f"expected a canvas size >= {MIN_SIZE} (two separated objects must fit), got {size}")
-    return size
+    return _checks.integer("sort_of_clevr", "the canvas size", size, MIN_SIZE,
+                           why="two separated objects must fit")
 
 
 def object_radius(size: int) -> int:
@@ -103,8 +98,7 @@ def object_mask(shape: str, radius: int) -> np.ndarray:
     """
     if shape not in SHAPES:
         raise ValueError(f"unknown shape {shape!r}; valid shapes are {', '.join(map(repr, SHAPES))}")
-    if not _is_int(radius) or radius < 1:
-        raise ValueError(f"expected an int radius >= 1, got {radius!r}")
+    radius = _checks.integer("object_mask", "radius", radius)
     d = np.arange(-radius, radius + 1)
     if shape == "square":
         return np.ones((d.size, d.size), dtype=bool)

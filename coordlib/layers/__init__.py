@@ -15,4 +15,8 @@ from .coordconv import (
 )
 from .init import fans, glorot_uniform_, he_normal_, release_init_
 
-__all__ = ["convert", "coordconv", "init", "AddCoords", "ConcatCoordConv2d", "CoordConv1d", "CoordConv2d", "CoordConv3d", "CoordConvTranspose2d", "add_coords", "convertible", "coordconv_like", "coordinate_grid", "coordinates", "fans", "glorot_uniform_", "he_normal_", "release_init_"]
+__all__ = [
+    "convert", "coordconv", "init", "AddCoords", "ConcatCoordConv2d", "CoordConv1d", "CoordConv2d",
+    "CoordConv3d", "CoordConvTranspose2d", "add_coords", "convertible", "coordconv_like", "coordinate_grid",
+    "coordinates", "fans", "glorot_uniform_", "he_normal_", "release_init_",
+]

@@ -43,7 +43,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["AddCoords", "ConcatCoordConv2d", "CoordConv1d", "CoordConv2d", "CoordConv3d", "CoordConvTranspose2d", "coordinate_grid", "coordinates"]
+__all__ = [
+    "AddCoords", "ConcatCoordConv2d", "CoordConv1d", "CoordConv2d", "CoordConv3d", "CoordConvTranspose2d",
+    "coordinate_grid", "coordinates",
+]
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 _LAYOUT = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}

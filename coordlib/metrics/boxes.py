@@ -12,7 +12,10 @@ from torchvision.ops import box_iou
 
 from coordlib import _checks
 
-__all__ = ["average_precision", "average_precision_range", "best_iou_per_gt", "mean_best_iou", "argmax_iou", "mean_argmax_nms_iou"]
+__all__ = [
+    "average_precision", "average_precision_range", "best_iou_per_gt", "mean_best_iou", "argmax_iou",
+    "mean_argmax_nms_iou",
+]
 
 
 # --------------------------------------------------------------------------- measures

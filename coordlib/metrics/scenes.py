@@ -26,7 +26,10 @@ from scipy.spatial.distance import cdist
 
 from coordlib.datasets.sortofclevr import COLOURS, MIN_SIZE, SHAPES, object_mask, object_radius
 
-__all__ = ["SceneObject", "STEP_KINDS", "parse_scene", "parse_scenes", "is_valid_scene", "scene_validity", "object_centres", "centre_distance", "canvas_coverage", "interpolation_steps", "LOOSE"]
+__all__ = [
+    "SceneObject", "STEP_KINDS", "parse_scene", "parse_scenes", "is_valid_scene", "scene_validity",
+    "object_centres", "centre_distance", "canvas_coverage", "interpolation_steps", "LOOSE",
+]
 
 #: Parsing options under which any blob of red or blue above the noise floor
 #: counts as an object, whatever its shape (sides up to twice the dataset's).

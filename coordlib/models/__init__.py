@@ -28,4 +28,12 @@ from .rpn import (
     to_xyxy,
 )
 
-__all__ = ["detection", "generative", "handcrafted", "notsoclevr", "resnet", "rpn", "Backbone", "ConvRegressor", "ConvRegressorGAP", "ConvRegressorQuadrant", "CoordConvClassifier", "CoordConvGenerator", "CoordConvRegressor", "CoordConvRenderer", "CoordToOneHot", "DeconvGenerator", "DeconvNet", "Discriminator", "OneHotToCoord", "ReleaseAddCoords", "SmallResNet", "all_positions", "anchors", "apply_deltas", "coord_resnet50", "coord_stem", "count_parameters", "feature_size", "from_xyxy", "index_grid", "latents", "make_detector", "make_generator", "onehot_images", "release_coordinates", "resnet50_baseline", "scale_coords", "target_deltas", "to_xyxy", "vae_loss"]
+__all__ = [
+    "detection", "generative", "handcrafted", "notsoclevr", "resnet", "rpn", "Backbone", "ConvRegressor",
+    "ConvRegressorGAP", "ConvRegressorQuadrant", "CoordConvClassifier", "CoordConvGenerator",
+    "CoordConvRegressor", "CoordConvRenderer", "CoordToOneHot", "DeconvGenerator", "DeconvNet", "Discriminator",
+    "OneHotToCoord", "ReleaseAddCoords", "SmallResNet", "all_positions", "anchors", "apply_deltas",
+    "coord_resnet50", "coord_stem", "count_parameters", "feature_size", "from_xyxy", "index_grid", "latents",
+    "make_detector", "make_generator", "onehot_images", "release_coordinates", "resnet50_baseline",
+    "scale_coords", "target_deltas", "to_xyxy", "vae_loss",
+]

@@ -45,7 +45,10 @@ from coordlib import _checks
 from coordlib.layers.coordconv import CoordConv2d
 from coordlib.layers.init import glorot_uniform_, he_normal_
 
-__all__ = ["DeconvGenerator", "CoordConvGenerator", "Discriminator", "VAE", "GENERATORS", "LATENTS", "D_SEES", "make_generator", "latents", "vae_loss", "interpolate", "sample"]
+__all__ = [
+    "DeconvGenerator", "CoordConvGenerator", "Discriminator", "VAE", "GENERATORS", "LATENTS", "D_SEES",
+    "make_generator", "latents", "vae_loss", "interpolate", "sample",
+]
 
 #: The release's BatchNorm: ``BatchNormalization(momentum=0.9, epsilon=1e-5)`` in
 #: TF's convention (the running mean keeps 0.9 of itself), 0.1 in PyTorch's.

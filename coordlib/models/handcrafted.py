@@ -36,14 +36,13 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from coordlib import _checks
+
 __all__ = ["OneHotToCoord", "CoordToOneHot", "index_grid", "all_positions", "onehot_images"]
 
 
 def _check_size(height, width, who: str) -> tuple[int, int]:
-    for name, value in (("height", height), ("width", width)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{who} expected a positive int for {name}, got {value!r}")
-    return height, width
+    return _checks.integer(who, "height", height), _checks.integer(who, "width", width)
 
 
 def index_grid(height: int, width: int, dtype: torch.dtype = torch.float32,

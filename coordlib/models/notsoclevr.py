@@ -32,7 +32,10 @@ from coordlib import _checks
 from coordlib.layers.coordconv import CoordConv2d
 from coordlib.layers.init import apply_init
 
-__all__ = ["CANVAS", "scale_coords", "DeconvNet", "CoordConvClassifier", "CoordConvRenderer", "CoordConvRegressor", "ConvRegressor", "ConvRegressorGAP", "ConvRegressorQuadrant", "count_parameters", "INPUTS"]
+__all__ = [
+    "CANVAS", "scale_coords", "DeconvNet", "CoordConvClassifier", "CoordConvRenderer", "CoordConvRegressor",
+    "ConvRegressor", "ConvRegressorGAP", "ConvRegressorQuadrant", "count_parameters", "INPUTS",
+]
 
 CANVAS = 64
 INPUTS = ("pixels", "scaled")

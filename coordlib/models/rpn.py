@@ -61,7 +61,11 @@ from torch import nn
 from coordlib import _checks
 from coordlib.layers.init import he_normal_
 
-__all__ = ["ANCHOR_SHAPES", "HIDDEN", "SAMPLE_SIZE", "POSITIVE_IOU", "NEGATIVE_IOU", "NMS_IOU", "PROPOSALS", "PADDINGS", "LAYOUTS", "RPN", "ReleaseAddCoords", "release_coordinates", "feature_size", "anchors", "to_xyxy", "from_xyxy", "apply_deltas", "target_deltas"]
+__all__ = [
+    "ANCHOR_SHAPES", "HIDDEN", "SAMPLE_SIZE", "POSITIVE_IOU", "NEGATIVE_IOU", "NMS_IOU", "PROPOSALS",
+    "PADDINGS", "LAYOUTS", "RPN", "ReleaseAddCoords", "release_coordinates", "feature_size", "anchors",
+    "to_xyxy", "from_xyxy", "apply_deltas", "target_deltas",
+]
 
 # train_faster_rcnn.py: RPNParams(anchors=...), (height, width) each.
 ANCHOR_SHAPES = ((15, 15), (20, 20), (25, 25), (15, 20), (20, 25), (20, 15), (25, 20), (15, 25), (25, 15))

@@ -12,4 +12,10 @@ from .loop import History, end_epoch, epoch_seed, fit, seed_everything
 from .optim import adam, constant_schedule, decayed, l2_penalty, param_groups, step_schedule
 from .rpn import train_rpn
 
-__all__ = ["checkpoint", "detection", "devices", "ensemble", "gan", "loop", "optim", "rpn", "CheckpointError", "Ensemble", "History", "Trained", "adam", "constant_schedule", "decayed", "deterministic", "device_choices", "end_epoch", "epoch_seed", "fit", "l2_penalty", "load_checkpoint", "param_groups", "pick_device", "resume", "save_checkpoint", "seed_everything", "step_schedule", "to_device", "train_detector", "train_gan", "train_rpn"]
+__all__ = [
+    "checkpoint", "detection", "devices", "ensemble", "gan", "loop", "optim", "rpn", "CheckpointError",
+    "Ensemble", "History", "Trained", "adam", "constant_schedule", "decayed", "deterministic", "device_choices",
+    "end_epoch", "epoch_seed", "fit", "l2_penalty", "load_checkpoint", "param_groups", "pick_device", "resume",
+    "save_checkpoint", "seed_everything", "step_schedule", "to_device", "train_detector", "train_gan",
+    "train_rpn",
+]
