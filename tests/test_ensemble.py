@@ -292,3 +292,18 @@ def test_bad_input_errors(thin):
         dropout.append(nn.Sequential(nn.Linear(2, 4), nn.Dropout(0.5)))
     with pytest.raises(ValueError, match="random operations"):
         training.Ensemble(dropout).forward(torch.zeros(2, 3, 2), train=True)
+
+
+def test_run_seeds_is_run_per_seed_or_one_ensemble(thin):
+    kw = {"epochs": 1, "batch_size": 16, "lr": 1e-3, "l2": 1e-3, "train_limit": 32, "progress": False}
+    make = lambda: models.ConvRegressor()
+    one_by_one = tasks.run_seeds("regression", make, "uniform", seeds=[3, 4], **kw)
+    single = [tasks.run("regression", make, "uniform", seed=s, **kw) for s in (3, 4)]
+    for a, b in zip(one_by_one, single, strict=True):  # the same code path: bit for bit
+        assert a.train == b.train and a.test == b.test
+        for k, v in b.model.state_dict().items():
+            assert torch.equal(a.model.state_dict()[k], v), k
+    together = tasks.run_seeds("regression", make, "uniform", seeds=[3, 4], ensemble=True, **kw)
+    assert_same_runs(together, single)
+    assert together[0].train_seconds == together[1].train_seconds  # the ensemble's time, shared
+    assert tasks.run_seeds("regression", make, "uniform", seeds=[], ensemble=True, **kw) == []

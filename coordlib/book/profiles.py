@@ -57,24 +57,26 @@ _TABLE: dict[str, dict[str, dict[str, Any]]] = {
     # the README's. ``lr_schedule`` "step" is the release's x0.1 steps, scaled to the
     # profile's epochs (coordlib.training.optim.step_schedule). ``regression`` holds the conv
     # regressors' optimiser (README, default batch). ``train_limit`` caps the training
-    # examples (smoke only); ``eval_every`` epochs.
+    # examples (smoke only); ``eval_every`` epochs. ``ensemble``: train each experiment's seeds as one
+    # batched model (coordlib.book.tasks.run_seeds); off in the book profile, whose stored runs are
+    # the single runs, on in smoke (so CI runs that path) and on a GPU.
     "conv_fails": {
         "smoke": {
-            "seeds": [0], "train_limit": 128, "eval_every": 1,
+            "seeds": [0], "train_limit": 128, "eval_every": 1, "ensemble": True,
             "sweep": {"lr": [_DECONV["lr"]], "kernel_size": [2], "width": [1], "batch_size": [32], "l2": [_DECONV["l2"]]},
             "lr_schedule": "constant",
             "epochs": {"classification": 1, "rendering": 1, "regression": 1},
             "regression": {"lr": _REG["lr"], "l2": _REG["l2"], "batch_size": _REG["batch_size"]},
         },
         "book": {
-            "seeds": [0, 1, 2], "train_limit": None, "eval_every": 2,
+            "seeds": [0, 1, 2], "train_limit": None, "eval_every": 2, "ensemble": False,
             "sweep": {k: [_DECONV[k]] for k in ("lr", "kernel_size", "width", "batch_size", "l2")},
             "lr_schedule": "constant",
             "epochs": {"classification": 8, "rendering": 4, "regression": 5},
             "regression": {"lr": _REG["lr"], "l2": _REG["l2"], "batch_size": _REG["batch_size"]},
         },
         "paper": {
-            "seeds": [0, 1, 2], "train_limit": None, "eval_every": 10,
+            "seeds": [0, 1, 2], "train_limit": None, "eval_every": 10, "ensemble": True,
             "sweep": {k: list(_SWEEP[k]) for k in ("lr", "kernel_size", "width", "batch_size", "l2")},
             "lr_schedule": "step",
             "epochs": {"classification": _DECONV["epochs"], "rendering": _DECONV["epochs"],

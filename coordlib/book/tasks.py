@@ -29,7 +29,7 @@ from coordlib.training import ensemble, optim
 from coordlib.training.devices import pick_device, to_device
 from coordlib.training.loop import fit, seed_everything
 
-__all__ = ["TASKS", "Task", "task", "predict", "evaluate", "run", "run_ensemble", "RunResult", "numbers"]
+__all__ = ["TASKS", "Task", "task", "predict", "evaluate", "run", "run_ensemble", "run_seeds", "RunResult", "numbers"]
 
 
 
@@ -311,6 +311,31 @@ def run_ensemble(
             curve=[r for r in history.epochs if any(k.startswith("test_") for k in r)],
         ))
     return results
+
+
+
+def run_seeds(
+    task_name: str,
+    make_model: Callable[[], nn.Module],
+    split: str,
+    *,
+    seeds: Sequence[int],
+    ensemble: bool = False,
+    **kwargs,
+) -> list["RunResult"]:
+    """One :class:`RunResult` per seed, in order: :func:`run` seed by seed, or one :func:`run_ensemble`.
+
+    ``ensemble=True`` trains the seeds as one batched model (a profile's ``"ensemble"`` setting: a GPU
+    spends a tiny model's step in Python either way, so M members cost about one); the results equal
+    the single runs up to float rounding, but their ``train_seconds`` are the ensemble's, shared.
+    ``kwargs`` go to both unchanged. No seeds gives an empty list.
+    """
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        return []
+    if ensemble:
+        return run_ensemble(task_name, make_model, split, seeds=seeds, **kwargs)
+    return [run(task_name, make_model, split, seed=s, **kwargs) for s in seeds]
 
 
 @dataclass
