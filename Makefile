@@ -7,7 +7,7 @@ JB     := $(VENV)/bin/jupyter-book
 STAMP  := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard book/[0-9]*.ipynb))
 
-.PHONY: book test execute benchmark check-site clean help
+.PHONY: book test execute benchmark check-site gpu-check clean help
 
 help:
 	@echo "make book      build the HTML book offline into _build/html (from stored outputs)"
@@ -33,6 +33,11 @@ test: $(STAMP)
 
 execute: $(STAMP)
 	COORDLIB_PROFILE=book $(PY) -m coordlib.book.execute $(NOTEBOOKS)
+
+# On a machine with a GPU: every chapter under smoke on CUDA, then timed slices of the gpu profile
+# (tools/gpu_check.py; report in book/results/gpu/gpu_check.json). Without CUDA it stops and says so.
+gpu-check: $(STAMP)
+	$(PY) tools/gpu_check.py
 
 benchmark: $(STAMP)
 	$(PY) benchmarks/coordconv_overhead.py

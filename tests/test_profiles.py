@@ -42,7 +42,7 @@ def test_argument_overrides_env(monkeypatch, exp):
 
 
 def _assert_lists_all(msg):
-    for valid in ("'smoke'", "'book'", "'paper'"):
+    for valid in ("'smoke'", "'book'", "'gpu'", "'paper'"):
         assert valid in msg
 
 
@@ -62,7 +62,7 @@ def test_unknown_argument_raises(monkeypatch):
         profiles.current("Book")
     _assert_lists_all(str(err.value))
     with pytest.raises(ValueError) as err:
-        profiles.settings("not_so_clevr", "gpu")
+        profiles.settings("not_so_clevr", "tpu")
     _assert_lists_all(str(err.value))
 
 
@@ -88,3 +88,21 @@ def test_unknown_experiment_raises_keyerror():
     with pytest.raises(KeyError) as err:
         profiles.settings("no_such_experiment", "book")
     assert "no_such_experiment" in str(err.value)
+
+
+def test_the_gpu_profile_has_the_book_profiles_settings_so_every_chapter_runs_unchanged():
+    for name in profiles.experiments():
+        book, gpu = profiles.settings(name, "book"), profiles.settings(name, "gpu")
+        assert set(gpu) == set(book), name
+        for key, value in book.items():
+            if isinstance(value, dict):
+                assert set(gpu[key]) == set(value), (name, key)
+
+
+def test_the_gpu_profile_runs_the_releases_readme_lengths_with_ensembles():
+    conv, cc = profiles.settings("conv_fails", "gpu"), profiles.settings("coordconv", "gpu")
+    assert conv["epochs"]["classification"] == 1000 and conv["lr_schedule"] == "step"
+    assert cc["max_epochs"]["classification"] == 100 and cc["released_regressor_epochs"] == 100
+    assert conv["ensemble"] and cc["ensemble"] and len(conv["seeds"]) == len(cc["seeds"]) == 5
+    assert not profiles.settings("conv_fails", "book")["ensemble"]  # the stored runs are single runs
+    assert profiles.settings("detection", "gpu")["rpn_steps"] == 45000

@@ -1,10 +1,14 @@
-"""One notebook, three scales: the ``COORDLIB_PROFILE`` switch, read in one place.
+"""One notebook, four scales: the ``COORDLIB_PROFILE`` switch, read in one place.
 
 * ``smoke``: CI. Every chapter runs in well under 2 minutes on 2 CPU cores;
   results are meaningless and claims are not asserted.
 * ``book`` (default): what the stored outputs show; each chapter at most ~15
   minutes on a 2-core CPU, with enough seeds for confidence intervals.
-* ``paper``: the paper's scale (full sweeps, 1,000 epochs, ...), meant for a GPU.
+* ``gpu``: the release's README configuration of every experiment, five seeds, the seeds of
+  chapters 2 and 4 trained as one batched ensemble; meant for one GPU (``tools/gpu_check.py``
+  projects its cost from a timed slice).
+* ``paper``: the release's whole logged sweeps (chapter 2: 324 settings per task and split,
+  1,000 epochs each), days of GPU time.
 
 Each experiment looks its settings up with :func:`settings`; the table below is
 the only place where scales are written down.
@@ -26,6 +30,7 @@ _REG = release.values("regression", "conv_uniform")
 _SWEEP = release.SWEEPS[("classification", "deconv")]
 _PAINTER = release.values("classification", "coordconv", "lr", "l2", "batch_size")
 _CCREG = release.values("regression", "coordconv", "lr", "l2", "batch_size")
+_CCREG_EPOCHS = release.values("regression", "coordconv", "epochs")["epochs"]
 # Chapter 5: the release's GAN optimiser and updates (the same for both arms).
 _GAN = {**release.values("gan", "coordconv", "lr_g", "lr_d", "betas", "batch_size"),
         "g_steps": 2, "latent": release.setting("gan", "coordconv", "latent").value,
@@ -36,7 +41,7 @@ _GAN_IMAGES, _GAN_ITERATIONS, _GAN_Z = (
 # ``ablation_epochs``: the epochs of chapter 4's one-change-at-a-time renderer ablation.
 _RENDERER_BOOK = {"init": "pytorch", "l2": 0.0, "ablation_epochs": 2}
 
-PROFILES = ("smoke", "book", "paper")
+PROFILES = ("smoke", "book", "gpu", "paper")
 DEFAULT = "book"
 ENV_VAR = "COORDLIB_PROFILE"
 
@@ -190,6 +195,37 @@ _TABLE: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
+# The gpu profile: the release's README configuration of every experiment on one GPU, five seeds
+# trained as one batched ensemble where the chapter can (chapters 2 and 4). Not yet measured on a
+# GPU: ``tools/gpu_check.py`` times a slice of each experiment and projects the whole profile.
+_TABLE["not_so_clevr"]["gpu"] = {"uniform_seeds": 100}
+_TABLE["conv_fails"]["gpu"] = {
+    "seeds": [0, 1, 2, 3, 4], "train_limit": None, "eval_every": 10, "ensemble": True,
+    "sweep": {k: [_DECONV[k]] for k in ("lr", "kernel_size", "width", "batch_size", "l2")},
+    "lr_schedule": "step",  # the logged sweep's, with its 1,000 epochs
+    "epochs": {"classification": _DECONV["epochs"], "rendering": _DECONV["epochs"],
+               "regression": _REG["epochs"]},
+    "regression": {"lr": _REG["lr"], "l2": _REG["l2"], "batch_size": _REG["batch_size"]},
+}
+_TABLE["coordconv"]["gpu"] = {
+    "seeds": [0, 1, 2, 3, 4], "train_limit": None, "ensemble": True,
+    "max_epochs": {"classification": 100, "rendering": 100, "regression": _CCREG_EPOCHS},  # README -E 100
+    "released_regressor_epochs": _CCREG_EPOCHS, "painter": _PAINTER, "released_regressor": _CCREG,
+    "inputs": "pixels", "renderer": {"init": "release", "l2": _PAINTER["l2"], "ablation_epochs": 10},
+}
+_TABLE["generative"]["gpu"] = {
+    **_TABLE["generative"]["paper"],
+    "measure": {"samples": 1000, "paths": 50, "frames": 16},
+}
+_TABLE["detection"]["gpu"] = {
+    "seeds": [0, 1, 2, 3, 4], "train_images": 9000, "val_images": 1000, "rpn_steps": 45000,
+    "frcnn": {"seeds": [0, 1], "train_images": 9000, "epochs": 5, "batch_size": 16, "lr": 1e-3},
+}
+_TABLE["imagenet"]["gpu"] = dict(_TABLE["imagenet"]["paper"])
+# A2C's cost is the games, stepped on the CPU: the book's games and seeds, ten times the frames.
+_TABLE["rl"]["gpu"] = {**_TABLE["rl"]["book"], "frames": 1_000_000}
+
+
 def _check(name: str) -> str:
     if name not in PROFILES:
         raise ValueError(
@@ -243,6 +279,10 @@ _WHY: dict[str, dict[str, dict[str, str]]] = {
             "seeds": "three seeds, for confidence intervals (the release ran one per setting)",
             "targets": _TARGETS,
         },
+        "gpu": {
+            "targets": _TARGETS,
+            "seeds": "five seeds, for confidence intervals (the release ran one per setting)",
+        },
         "paper": {
             "targets": _TARGETS,
             "seeds": "three seeds, for confidence intervals (the release ran one per setting)",
@@ -272,6 +312,9 @@ _WHY["coordconv"] = {
              "targets": _TARGETS},
     "paper": {"seeds": "five seeds, for confidence intervals (the release ran one per setting)",
               "targets": _TARGETS},
+    "gpu": {"seeds": "five seeds, for confidence intervals (the release ran one per setting)",
+            "epochs": "the README's -E 100; runs stop as soon as train and test are solved",
+            "targets": _TARGETS},
 }
 
 
@@ -287,6 +330,7 @@ _WHY["generative"] = {
              "iterations": f"{_BUDGET}: as many as fit beside the VAEs and the measures (one GAN run "
                            "of 1,000 iterations took 70 to 117 s here)"},
     "paper": {"seeds": _GAN_SEEDS},
+    "gpu": {"seeds": _GAN_SEEDS},
 }
 
 
