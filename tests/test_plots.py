@@ -57,3 +57,28 @@ def test_stepper_is_an_html_player_with_every_frame():
     assert html.count("data:image/png;base64") == 4  # one embedded image per frame
     with pytest.raises(ValueError, match="one label per frame"):
         plots.stepper(frames, ["only one"])
+
+
+def test_paper_vs_ours_draws_another_profiles_runs_of_the_same_claims_when_saved(tmp_path, monkeypatch):
+    from coordlib.book import results
+
+    monkeypatch.setenv(results.ENV_VAR, str(tmp_path))
+    rows = [report.judge(report.Claim("ch9/a", "level", "paper", "at_least", 1.0),
+                         stats.estimate([0.9, 0.95, 0.92], (0, 1)), chapter="09_rl"),
+            report.judge(report.Claim("ch9/b", "other", "paper", "at_least", 1.0),
+                         stats.estimate([0.5, 0.6, 0.55], (0, 1)), chapter="09_rl")]
+    squares = lambda fig: [ln for ax in fig.axes for ln in ax.lines if ln.get_marker() == "s"]  # noqa: E731
+    fig = plots.paper_vs_ours(rows)  # nothing saved under gpu: the figure is the book's alone
+    assert squares(fig) == [] and "gpu profile" not in " ".join(t.get_text() for t in fig.legends[0].texts)
+    plt.close(fig)
+    gpu = report.judge(rows[0].claim, stats.estimate([0.99, 1.0, 1.0, 0.98, 1.0], (0, 1)), chapter="09_rl")
+    monkeypatch.setenv("COORDLIB_PROFILE", "gpu")
+    results.save("09_rl", {"verdicts": [gpu]})
+    monkeypatch.setenv("COORDLIB_PROFILE", "book")
+    fig = plots.paper_vs_ours(rows)
+    (square,) = squares(fig)  # only claim ch9/a has a gpu run
+    assert square.get_xdata()[0] == pytest.approx(gpu.estimate["mean"] * 100)
+    assert any(t.get_text().startswith("gpu profile (") for t in fig.legends[0].texts)
+    plt.close(fig)
+    assert squares(plots.paper_vs_ours(rows, beside=None)) == []
+    plt.close("all")

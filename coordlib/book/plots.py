@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+
+from coordlib.book import results
 
 __all__ = ["image_row", "split_map", "to_rgb", "scene_grid", "table", "ci_bars", "zoom", "paper_vs_ours", "stepper"]
 
@@ -143,22 +146,52 @@ def _rows_for_plot(judgements):
         paper = d.get("paper_value")
         if d["rule"] in ("direction", "equivalent", "holds") or isinstance(paper, (list, tuple)):
             paper = 0.0 if is_diff else None
-        rows.append((d["claim"], d.get("unit", "%"), paper, est, is_diff, d["verdict"], d.get("paper_value")))
+        rows.append((d["claim"], d.get("unit", "%"), paper, est, is_diff, d["verdict"], d.get("paper_value"),
+                     d.get("id"), d.get("chapter")))
     return rows
 
 
-def paper_vs_ours(judgements, title: str = "The paper against this book", width: float = 7.0):
+def _beside(rows, profile: str | None) -> tuple[str | None, dict]:
+    """The same claims' estimates under ``profile``, from its saved results: ``(label, {claim id: estimate})``.
+
+    Empty when ``profile`` is None or no chapter of ``rows`` has results under it. The label names the
+    profile and the device of the runs (the GPU, else the CPU model), from the results' environment.
+    """
+    if profile is None:
+        return None, {}
+    found, devices = {}, []
+    for chapter in sorted({r[8] for r in rows if r[8]}):
+        path = results.path_for(chapter, profile)
+        if not path.exists():
+            continue
+        saved = json.loads(path.read_text())
+        env = saved.get("environment") or {}
+        devices.append(env.get("cuda") or env.get("cpu") or "unknown device")
+        for row in _rows_for_plot(saved.get("results", {}).get("verdicts", [])):
+            found[row[7]] = row[3]
+    if not found:
+        return None, {}
+    return f"{profile} profile ({', '.join(sorted(set(devices)))})", found
+
+
+def paper_vs_ours(judgements, title: str = "The paper against this book", width: float = 7.0,
+                  beside: str | None = "gpu"):
     """The chapter's closing figure: per claim, the paper's value and ours, with the seeds as dots.
 
     ``judgements`` are :class:`coordlib.book.report.Judgement` objects or their
     dicts (as saved in results). Each claim is one row: a black diamond at the
     published value (for a comparison: a dashed line at no difference), our
     mean as a bar end with its interval, and each seed as a small dot. Rows are
-    grouped into panels by unit so that scales are not mixed. Returns the figure.
+    grouped into panels by unit so that scales are not mixed. When the chapters
+    of the judgements have results under the profile ``beside`` (default: the
+    ``gpu`` profile's, ``book/results/gpu/``), the same claims' means and
+    intervals under it are drawn below ours as hollow squares, labelled with
+    the profile and device; ``beside=None`` leaves them out. Returns the figure.
     """
     rows = _rows_for_plot(judgements)
     if not rows:
         raise ValueError("paper_vs_ours needs at least one judged claim with a measured estimate")
+    other_label, other = _beside(rows, beside)
     panels = {}
     for r in rows:
         panels.setdefault((r[1], r[4]), []).append(r)
@@ -169,7 +202,7 @@ def paper_vs_ours(judgements, title: str = "The paper against this book", width:
                "not tested at this budget": "#e08214"}
     for ax, ((unit, is_diff), items) in zip(axes[:, 0], panels.items()):
         scale = 100.0 if unit == "%" else 1.0
-        for i, (label, _, paper, est, _, verdict, published) in enumerate(items):
+        for i, (label, _, paper, est, _, verdict, published, claim_id, _) in enumerate(items):
             y = len(items) - 1 - i
             colour = colours.get(verdict, "black")
             mean = est["mean"] * scale
@@ -182,6 +215,11 @@ def paper_vs_ours(judgements, title: str = "The paper against this book", width:
                 jitter = np.linspace(-0.15, 0.15, len(vals)) if len(vals) > 1 else [0.0]
                 ax.plot(np.asarray(vals) * scale, y + 0.28 + np.asarray(jitter) * 0, ".", color=colour, ms=5,
                         alpha=0.9, zorder=2)
+            if claim_id in other:  # the same claim under the other profile, just below ours
+                o = other[claim_id]
+                if o.get("ci_low") is not None:
+                    ax.plot([o["ci_low"] * scale, o["ci_high"] * scale], [y - 0.28] * 2, color="#2166ac", lw=1.5)
+                ax.plot(o["mean"] * scale, y - 0.28, "s", color="#2166ac", mfc="white", ms=6, mew=1.5, zorder=3)
             if paper is not None and not is_diff:
                 ax.plot(paper * scale, y, "D", color="black", ms=7, mfc="none", mew=1.5, zorder=4)
             elif isinstance(published, (list, tuple)) and not is_diff:  # a published range
@@ -199,6 +237,9 @@ def paper_vs_ours(judgements, title: str = "The paper against this book", width:
     handles = [plt.Line2D([], [], marker="D", color="black", mfc="none", ls="", label="paper (a range: |-|)"),
                plt.Line2D([], [], marker="o", color="#444444", ls="-", lw=3, alpha=0.7, label="ours: mean and 95% CI"),
                plt.Line2D([], [], marker=".", color="#444444", ls="", label="ours: one seed")]
+    if other:
+        handles.append(plt.Line2D([], [], marker="s", color="#2166ac", mfc="white", ls="-", lw=1.5,
+                                  label=other_label))
     handles += [plt.Line2D([], [], color=c, lw=3, label=v) for v, c in colours.items()]
     axes[0, 0].set_title(title, fontsize=11, loc="left")
     fig.tight_layout(rect=(0, 0.9 / fig.get_figheight(), 1, 1))
