@@ -62,7 +62,7 @@ def test_deterministic_per_seed_and_split():
 
 def test_labels_accessor_and_errors(ds):
     assert ds.labels("what") is ds.what and ds.labels("where") is ds.where
-    with pytest.raises(ValueError, match="valid tasks are 'what', 'where'"):
+    with pytest.raises(ValueError, match="valid questions are 'what', 'where'"):
         ds.labels("which")
     with pytest.raises(ValueError, match="n >= 1"):
         what_where(0)
