@@ -36,7 +36,7 @@ from torch import nn
 
 from coordlib.rl.envs import VecEnv
 from coordlib.rl.nets import PolicyValueNet, coord_weight_norms
-from coordlib.training.checkpoint import CheckpointError, read_state, write_state
+from coordlib.training.checkpoint import check_matches, read_state, write_state
 
 __all__ = ["A2CConfig", "n_step_returns", "train", "random_returns", "load"]
 
@@ -179,11 +179,7 @@ def train(game: str, arm: str, seed: int, frames: int, config: A2CConfig = A2CCo
     path = None if checkpoint is None else Path(checkpoint)
     if path is not None and path.exists():
         s = load(path)
-        mine = {"game": game, "arm": arm, "seed": seed, "config": dataclasses.asdict(config)}
-        theirs = {k: s[k] for k in mine}
-        if theirs != mine:
-            diff = sorted(k for k in mine if mine[k] != theirs[k])
-            raise CheckpointError(f"checkpoint {path} was trained with other {', '.join(diff)}: {theirs}")
+        check_matches(s, path, game=game, arm=arm, seed=seed, config=dataclasses.asdict(config))
         net.load_state_dict(s["model"])
         opt.load_state_dict(s["optimizer"])
         gen.set_state(s["generator"])
