@@ -39,6 +39,16 @@ def test_a_flipped_direction_or_verdict_is_unstable_and_missing_claims_count():
     assert out["new"]["stable"] is False and out["new"]["stored"] is None
 
 
+def test_same_numbers_tells_a_rerun_that_measured_nothing_new():
+    stored = [_row("same", "inconclusive", 0.1), _row("moved", "inconclusive", 0.1)]
+    rerun = [_row("same", "inconclusive", 0.1), _row("moved", "inconclusive", 0.2)]
+    out = {c["id"]: c for c in cm.compare_verdicts(stored, rerun)}
+    assert out["same"]["same_numbers"] is True and out["same"]["stable"] is True
+    assert out["moved"]["same_numbers"] is False and out["moved"]["stable"] is True
+    gone = cm.compare_verdicts([_row("gone", "reproduced")], [])
+    assert gone[0]["same_numbers"] is False
+
+
 def test_unknown_instruction_set_is_refused():
     with pytest.raises(ValueError, match="expected --isa in"):
         cm.rerun(Path("book/01_not_so_clevr.ipynb"), "avx9000", 10)

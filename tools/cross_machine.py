@@ -43,6 +43,11 @@ def effect_sign(row: dict) -> int | None:
     return (m > 0) - (m < 0)
 
 
+def measurement(row: dict) -> dict:
+    """What a row measured (its estimate, measured text and condition), to tell whether a rerun changed it."""
+    return {k: row.get(k) for k in ("estimate", "measured", "condition_mean")}
+
+
 def compare_verdicts(stored: list[dict], rerun: list[dict]) -> list[dict]:
     """One entry per claim id: stored and rerun verdicts and effect signs, and whether both agree."""
     by_id = {r["id"]: r for r in rerun}
@@ -52,10 +57,13 @@ def compare_verdicts(stored: list[dict], rerun: list[dict]) -> list[dict]:
         entry = {"id": s["id"], "claim": s["claim"], "stored": s["verdict"], "rerun": None if r is None else r["verdict"],
                  "stored_sign": effect_sign(s), "rerun_sign": None if r is None else effect_sign(r)}
         entry["stable"] = r is not None and entry["stored"] == entry["rerun"] and entry["stored_sign"] == entry["rerun_sign"]
+        # a stable verdict says something only if the rerun measured different numbers
+        entry["same_numbers"] = r is not None and measurement(s) == measurement(r)
         out.append(entry)
     missing = sorted(set(by_id) - {s["id"] for s in stored})
     out += [{"id": i, "claim": by_id[i]["claim"], "stored": None, "rerun": by_id[i]["verdict"], "stored_sign": None,
-             "rerun_sign": effect_sign(by_id[i]), "stable": False} for i in missing]
+             "rerun_sign": effect_sign(by_id[i]), "stable": False,
+             "same_numbers": False} for i in missing]
     return out
 
 
@@ -95,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
                             "stored_cpu_capability": stored_doc["environment"].get("cpu_capability"),
                             "rerun_cpu_capability": env.get("cpu_capability"), "claims": claims}
         unstable = [c["id"] for c in claims if not c["stable"]]
-        print(f"{nb.stem}: {len(claims)} claims, {len(unstable)} unstable {unstable} ({seconds:.0f} s)", flush=True)
+        changed = sum(not c["same_numbers"] for c in claims)
+        print(f"{nb.stem}: {len(claims)} claims, {len(unstable)} unstable {unstable}, "
+              f"{changed} with different numbers ({seconds:.0f} s)", flush=True)
         text = json.dumps(outcome, indent=2, sort_keys=True) + "\n"
         tmp = OUTCOME.with_suffix(".json.tmp")
         tmp.write_text(text)
