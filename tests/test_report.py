@@ -320,12 +320,26 @@ def rows():
 
 
 def test_summary_counts_every_verdict_by_origin():
+    zero = dict.fromkeys((*report.VERDICTS, "unstable"), 0)
     assert report.summary(rows()) == {"reproduced": 1, "contradicted": 1, "inconclusive": 1,
-                                      "not tested at this budget": 1, "not tested": 1}
-    assert list(report.summary(rows())) == list(report.VERDICTS)
-    assert report.summary(rows(), "third party") == dict.fromkeys(report.VERDICTS, 0) | {"reproduced": 1}
-    assert report.summary(rows(), "book variant") == dict.fromkeys(report.VERDICTS, 0) | {"contradicted": 1}
-    assert report.summary([]) == dict.fromkeys(report.VERDICTS, 0)
+                                      "not tested at this budget": 1, "not tested": 1, "unstable": 0}
+    assert list(report.summary(rows())) == [*report.VERDICTS, "unstable"]
+    assert report.summary(rows(), "third party") == zero | {"reproduced": 1}
+    assert report.summary(rows(), "book variant") == zero | {"contradicted": 1}
+    assert report.summary([]) == zero
+
+
+def test_an_unstable_claim_is_counted_apart_from_its_verdict():
+    counts = report.summary(rows(), unstable={"a", "c", "f"})  # f is a third party's: not counted here
+    assert counts == {"reproduced": 0, "contradicted": 1, "inconclusive": 0,
+                      "not tested at this budget": 1, "not tested": 1, "unstable": 2}
+    assert report.headline(counts).endswith(
+        "**1 not tested at this budget** and **1 not tested**; **2 unstable**: their verdicts changed when the "
+        "chapter ran on another instruction set, so they are not counted as findings.")
+    one = report.headline(report.summary(rows(), unstable={"a"}))
+    assert one.startswith("Of the paper's 5 claims: **0 reproduced**")
+    assert one.endswith("; **1 unstable**: its verdict changed when the chapter ran on another instruction set, "
+                        "so it is not counted as a finding.")
 
 
 def test_summary_rejects_unknown_verdicts_and_origins():

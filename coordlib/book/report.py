@@ -47,6 +47,9 @@ UNITS = ("%", "iou", "px", "x", "")
 #: own variant (a fix or an ablation, which never decides a paper claim alone).
 ORIGINS = ("paper", "third party", "book variant")
 
+#: The count, beside :data:`VERDICTS`, of claims whose verdict did not survive a change of machine.
+UNSTABLE = "unstable"
+
 _EPS = 1e-12
 
 
@@ -413,27 +416,46 @@ def judge(claim: Claim, measured: Any, conditions: Mapping[str, Any] | None = No
     return Judgement(claim, verdict, why, text, cond_text, chapter, est_dict, cond_mean)
 
 
-def summary(rows: Iterable[Judgement | Mapping], origin: str = "paper") -> dict[str, int]:
-    """Count of each verdict (all of :data:`VERDICTS`, zeros included) over the rows of ``origin``."""
+def summary(rows: Iterable[Judgement | Mapping], origin: str = "paper",
+            unstable: Iterable[str] = ()) -> dict[str, int]:
+    """Count of each verdict over the rows of ``origin``: every one of :data:`VERDICTS`, then :data:`UNSTABLE`.
+
+    A claim whose id is in ``unstable`` (its verdict or the direction of its effect changed when the
+    chapter was re-executed on another instruction set, ``tools/cross_machine.py``) is not a finding:
+    it is counted under :data:`UNSTABLE`, not under its verdict.
+    """
     if origin not in ORIGINS:
         raise ValueError(f"expected origin in {ORIGINS}, got {origin!r}")
-    counts = dict.fromkeys(VERDICTS, 0)
+    unstable = set(unstable)
+    counts = dict.fromkeys((*VERDICTS, UNSTABLE), 0)
     for r in rows:
         d = r.as_dict() if isinstance(r, Judgement) else r
         if d["origin"] != origin:
             continue
-        if d["verdict"] not in counts:
+        if d["verdict"] not in VERDICTS:
             raise ValueError(f"claim {d.get('id')!r} has an unknown verdict {d['verdict']!r}; expected one of {VERDICTS}")
-        counts[d["verdict"]] += 1
+        counts[UNSTABLE if d["id"] in unstable else d["verdict"]] += 1
     return counts
 
 
 def headline(counts: Mapping[str, int], link: str | None = None) -> str:
-    """One Markdown sentence: ``"Of the paper's 24 claims the book tests, 9 are reproduced, ..."``."""
+    """One Markdown sentence: ``"Of the paper's 24 claims the book tests, 9 are reproduced, ..."``.
+
+    Unstable claims (see :func:`summary`) are named after the verdicts, only when there are any.
+    """
     total = sum(counts.values())
     parts = [f"**{counts.get(v, 0)} {v}**" for v in VERDICTS]
     where = f" ([the reproducibility report]({link}))" if link else ""
-    return f"Of the paper's {total} claims{where}: " + ", ".join(parts[:-1]) + f" and {parts[-1]}."
+    text = f"Of the paper's {total} claims{where}: " + ", ".join(parts[:-1]) + f" and {parts[-1]}"
+    n = counts.get(UNSTABLE, 0)
+    if n:
+        what = ("its verdict changed", "it is", "a finding") if n == 1 else ("their verdicts changed", "they are",
+                                                                           "findings")
+        text += (f"; **{n} {UNSTABLE}**: {what[0]} when the chapter ran on another instruction set, so "
+                 f"{what[1]} not counted as {what[2]}")
+    return text + "."
+
+
 def defined_tests(path: str | os.PathLike) -> set[str]:
     """Names of the test functions a pytest file defines: ``test_x`` and ``TestY::test_x``.
 
