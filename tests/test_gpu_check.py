@@ -23,6 +23,14 @@ def test_without_cuda_it_stops_says_so_and_writes_the_report(tmp_path, capsys):
     assert "slices" not in report and "smoke" not in report
 
 
+def test_a_run_off_cuda_never_writes_into_the_books_gpu_results(monkeypatch, tmp_path, capsys):
+    default = tmp_path / "gpu" / "gpu_check.json"
+    monkeypatch.setattr(gpu_check, "DEFAULT_OUT", default)
+    assert gpu_check.main(["--device", "cpu", "--quick", "--skip-smoke", "--only", "detection"]) == 0
+    assert not default.exists()
+    assert "nothing written to" in capsys.readouterr().err
+
+
 def test_cpu_self_test_projects_units_times_seconds(tmp_path):
     out = tmp_path / "report.json"
     assert gpu_check.main(["--device", "cpu", "--quick", "--skip-smoke", "--only", "detection",

@@ -9,7 +9,8 @@
    Evaluation, figures and early stopping are left out, so the projection is of training only, and
    an upper bound where runs stop once solved (chapter 4).
 
-The report is JSON (``book/results/gpu/gpu_check.json`` by default): device, versions, date, per
+The report is JSON (``book/results/gpu/gpu_check.json`` by default, written only by a run on CUDA;
+``--out`` writes it anywhere): device, versions, date, per
 chapter passed / seconds / error, per experiment the unit, its seconds, the number of units and the
 projected seconds. On a machine without CUDA the check stops after step 1, says so, writes the
 report with ``"cuda": false`` and exits with status 2. ``--device cpu --quick`` runs every step on
@@ -213,7 +214,8 @@ def slices(device: str, profile: str, only: list[str] | None) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cuda", help="the device to check (default cuda; cpu for a self-test)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"the JSON report (default {DEFAULT_OUT})")
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"the JSON report (default {DEFAULT_OUT}, which only a run on CUDA writes)")
     parser.add_argument("--skip-smoke", action="store_true", help="skip step 2, the chapters under smoke")
     parser.add_argument("--quick", action="store_true", help="slices with the smoke profile's settings")
     parser.add_argument("--only", default="", help=f"comma-separated experiments of {', '.join(SLICES)}")
@@ -236,10 +238,18 @@ def main(argv: list[str] | None = None) -> int:
             report["smoke"] = smoke(args.device, args.timeout)
             status = 0 if all(c["passed"] for c in report["smoke"].values()) else 1
         report["slices"] = slices(args.device, "smoke" if args.quick else "gpu", only)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+    out = args.out
+    if out is None:
+        if not report["environment"]["cuda"] or not args.device.startswith("cuda"):
+            # book/results/gpu/ holds GPU results only: a CPU run must not look like one there
+            print(f"nothing written to {DEFAULT_OUT.parent}: it holds reports of runs on CUDA only "
+                  "(give --out to keep this one)", file=sys.stderr)
+            return status
+        out = DEFAULT_OUT
+    out.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(report, indent=1) + "\n"
-    atomic_write(args.out, lambda f: f.write(text.encode()))
-    print(f"report: {args.out}")
+    atomic_write(out, lambda f: f.write(text.encode()))
+    print(f"report: {out}")
     return status
 
 
