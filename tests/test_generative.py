@@ -466,6 +466,30 @@ def test_sample_runs_in_eval_mode_in_batches(kind):
         assert not torch.allclose(images, g.train()(z))  # train mode would have differed
 
 
+def test_sample_with_batch_statistics_normalises_each_batch_and_keeps_the_running_ones():
+    g = seeded(lambda: GENERATOR_CLASSES["deconv"](z_dim=4, width=2, size=8))
+    z = randn(10, 4)
+    before = {k: v.clone() for k, v in g.state_dict().items()}
+    images = gen.sample(g, z, batch_size=5, batchnorm="batch")
+    assert not g.training
+    with torch.no_grad():
+        expected = torch.cat([g.train()(z[:5]), g.train()(z[5:])])
+    g.load_state_dict(before)  # the reference pass above moved the running statistics
+    torch.testing.assert_close(images, expected)
+    for k, v in g.state_dict().items():
+        assert torch.equal(v, before[k]), k  # sample itself moved nothing
+    assert not torch.allclose(images, gen.sample(g, z, batch_size=5))  # running statistics differ
+    assert not torch.allclose(images, gen.sample(g, z, batch_size=2, batchnorm="batch"))
+    with pytest.raises(ValueError, match=r"batchnorm in \('running', 'batch'\), got 'train'"):
+        gen.sample(g, z, batchnorm="train")
+
+
+def test_sample_with_batch_statistics_changes_nothing_without_batchnorm():
+    g = seeded(lambda: GENERATOR_CLASSES["coordconv"](z_dim=4, width=2, size=8))
+    z = randn(6, 4)
+    torch.testing.assert_close(gen.sample(g, z, batchnorm="batch"), gen.sample(g, z))
+
+
 # ----------------------------------------------------------------------------- train_gan
 
 N_IMAGES, Z_DIM, SIZE = 24, 4, 8

@@ -47,7 +47,7 @@ from coordlib.layers.init import glorot_uniform_, he_normal_
 
 __all__ = [
     "DeconvGenerator", "CoordConvGenerator", "Discriminator", "VAE", "GENERATORS", "LATENTS", "D_SEES",
-    "make_generator", "latents", "vae_loss", "interpolate", "sample",
+    "make_generator", "latents", "vae_loss", "interpolate", "sample", "BATCHNORM",
 ]
 
 #: The release's BatchNorm: ``BatchNormalization(momentum=0.9, epsilon=1e-5)`` in
@@ -305,9 +305,34 @@ def interpolate(z0: torch.Tensor, z1: torch.Tensor, steps: int, mode: str = "sle
     return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
 
 
+#: How :func:`sample` normalises: BatchNorm's running statistics (eval mode, the release's ``bn0``
+#: images) or each batch's own (training mode, its ``bn1`` images); ``train_gan.py`` saves both.
+BATCHNORM = ("running", "batch")
+
+
 @torch.no_grad()
-def sample(generator: nn.Module, z: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """Images ``(N, 3, size, size)`` on the CPU for latents ``(N, z_dim)``, in eval mode."""
-    generator.eval()
+def sample(generator: nn.Module, z: torch.Tensor, batch_size: int = 256, batchnorm: str = "running") -> torch.Tensor:
+    """Images ``(N, 3, size, size)`` on the CPU for latents ``(N, z_dim)``.
+
+    ``batchnorm="running"`` (default) samples in eval mode, so BatchNorm uses its running statistics
+    and batching cannot change an image. ``batchnorm="batch"`` normalises each batch of
+    ``batch_size`` latents by its own statistics, as the generator trains (the release saves such
+    samples beside the others, from batches of 100); the running statistics are left as they were.
+    The generator is left in eval mode either way.
+    """
+    if batchnorm not in BATCHNORM:
+        raise ValueError(f"sample expected batchnorm in {BATCHNORM}, got {batchnorm!r}")
+    _checks.integer("sample", "batch_size", batch_size)
     device = next(generator.parameters()).device
-    return torch.cat([generator(z[i : i + batch_size].to(device)).cpu() for i in range(0, len(z), batch_size)])
+    norms = [m for m in generator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [{k: v.clone() for k, v in m.named_buffers()} for m in norms]
+    generator.eval()
+    for m in norms if batchnorm == "batch" else ():
+        m.train()
+    try:
+        return torch.cat([generator(z[i : i + batch_size].to(device)).cpu() for i in range(0, len(z), batch_size)])
+    finally:
+        for m, buffers in zip(norms, saved):
+            for k, v in buffers.items():
+                getattr(m, k).copy_(v)  # training mode updated them; sampling must not
+        generator.eval()
