@@ -333,6 +333,21 @@ def test_renderer_paints_the_softmax_of_its_classifier():
         torch.testing.assert_close(model(c), model.paint(sharp).squeeze(1))
 
 
+def test_renderer_without_sharpening_paints_the_logits_themselves():
+    torch.manual_seed(0)
+    sharp = CoordConvRenderer()
+    torch.manual_seed(0)
+    plain = CoordConvRenderer(sharpen=False)  # the release's -nosfmx: same weights from the same seed
+    c = coords(2)
+    with torch.no_grad():
+        logits = plain.locate(c)
+        torch.testing.assert_close(plain(c), plain.paint(logits[:, None]).squeeze(1))
+        assert not torch.allclose(plain(c), sharp(c))
+    assert [p.shape for p in plain.parameters()] == [p.shape for p in sharp.parameters()]
+    with pytest.raises(TypeError, match="expected sharpen a bool, got 'no'"):
+        CoordConvRenderer(sharpen="no")
+
+
 @pytest.mark.parametrize("model_cls", ALL_MODELS)
 def test_gradients_reach_every_parameter(model_cls):
     torch.manual_seed(0)

@@ -156,10 +156,16 @@ class CoordConvRenderer(nn.Module):
     The classifier's logits go through a softmax over pixels (which "sharpens"
     them into a near one-hot map), then 3x3 convolutions ``8, 8, 16, 16, 1``
     (times ``width``) with ReLUs spread the point into a square.
+    ``sharpen=False`` feeds the logits to the painting convolutions as they are:
+    the release's ablation without the sharpening softmax (``train.py -nosfmx``).
     """
 
-    def __init__(self, width: int = 1, canvas: int = CANVAS, *, inputs: str = "pixels", init: str = "release") -> None:
+    def __init__(self, width: int = 1, canvas: int = CANVAS, *, inputs: str = "pixels", init: str = "release",
+                 sharpen: bool = True) -> None:
         super().__init__()
+        if not isinstance(sharpen, bool):
+            raise TypeError(f"CoordConvRenderer expected sharpen a bool, got {sharpen!r}")
+        self.sharpen = sharpen
         self.locate = CoordConvClassifier(width, canvas, inputs=inputs, init=init)
         c = [8 * width, 8 * width, 16 * width, 16 * width]
         self.paint = nn.Sequential(
@@ -176,6 +182,8 @@ class CoordConvRenderer(nn.Module):
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
         logits = self.locate(coords)
         n, h, w = logits.shape
+        if not self.sharpen:
+            return self.paint(logits[:, None].contiguous(memory_format=torch.channels_last)).squeeze(1)
         sharp = torch.softmax(logits.reshape(n, h * w), dim=1).reshape(n, 1, h, w)
         return self.paint(sharp).squeeze(1)
 
