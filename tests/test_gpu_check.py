@@ -52,3 +52,21 @@ def test_every_gpu_experiment_has_a_slice_and_bad_names_are_refused(capsys):
     with pytest.raises(SystemExit):
         gpu_check.main(["--device", "cpu", "--only", "nonsense"])
     assert "unknown experiments ['nonsense']" in capsys.readouterr().err
+
+
+def test_a_sweep_is_timed_once_per_architecture_and_counted_per_setting():
+    from coordlib.book import profiles
+
+    s = profiles.settings("conv_fails", "smoke")
+    assert gpu_check._sweep_units(s, "cpu", 7) == {}  # one setting: nothing to sweep
+    s = {**s, "sweep": {**s["sweep"], "lr": [1e-3, 1e-2, 5e-2], "kernel_size": [2, 3]}}
+    units = gpu_check._sweep_units(s, "cpu", 7)
+    assert sorted(units) == ["sweep width=1 kernel=2 batch=32", "sweep width=1 kernel=3 batch=32"]
+    for sec, n in units.values():
+        assert sec > 0 and n == 3 * 7  # three learning rates share each architecture
+
+
+def test_the_paper_profile_is_a_choice_and_others_are_refused(capsys):
+    with pytest.raises(SystemExit):
+        gpu_check.main(["--device", "cpu", "--profile", "book"])
+    assert "invalid choice: 'book'" in capsys.readouterr().err

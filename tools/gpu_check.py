@@ -15,6 +15,8 @@ chapter passed / seconds / error, per experiment the unit, its seconds, the numb
 projected seconds. On a machine without CUDA the check stops after step 1, says so, writes the
 report with ``"cuda": false`` and exits with status 2. ``--device cpu --quick`` runs every step on
 the CPU with the smoke profile's settings in the slices: the self-test of this program.
+``--profile paper --skip-smoke`` projects the paper profile instead, whose deconv sweep (324 settings
+per task) is timed one epoch per distinct architecture and batch size: its cost in GPU-hours.
 
 Chapters 6 (the RPN) and 9 (A2C on MinAtar) train on the CPU whatever the device: their slices say
 ``"device": "cpu"``.
@@ -24,11 +26,13 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import itertools
 import json
 import os
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -105,6 +109,23 @@ def _epoch_of(task_name, make_model, s, device, **kw):
                                    progress=False, **kw)
 
 
+def _sweep_units(s, device, epochs: int) -> dict:
+    """The deconv sweep's cost, for a profile that sweeps (the paper's: 324 settings): one epoch of one
+    seed per distinct width, kernel and batch size (the learning rate and L2 cost nothing), times the
+    number of settings that share it and the epochs. Empty for a profile of one setting."""
+    grid = [dict(zip(s["sweep"], v)) for v in itertools.product(*s["sweep"].values())]
+    if len(grid) < 2:
+        return {}
+    one = {**s, "seeds": s["seeds"][:1], "ensemble": False}  # the sweep trains the first seed only
+    units = {}
+    for (w, k, b), n in sorted(Counter((c["width"], c["kernel_size"], c["batch_size"]) for c in grid).items()):
+        deconv = lambda w=w, k=k: models.DeconvNet(w, k, init="release")  # noqa: E731
+        sec = _timed(_epoch_of("classification", deconv, one, device, batch_size=b, lr=grid[0]["lr"],
+                               l2=grid[0]["l2"]), device)
+        units[f"sweep width={w} kernel={k} batch={b}"] = (sec, n * epochs)
+    return units
+
+
 def slice_conv_fails(s, device):
     cfg = {k: v[0] for k, v in s["sweep"].items()}
     deconv = lambda: models.DeconvNet(cfg["width"], cfg["kernel_size"], init="release")  # noqa: E731
@@ -117,8 +138,9 @@ def slice_conv_fails(s, device):
                       2 * s["epochs"]["rendering"]),
         "regression": (_timed(_epoch_of("regression", models.ConvRegressor, s, device, batch_size=reg["batch_size"],
                                         lr=reg["lr"], l2=reg["l2"]), device), 2 * s["epochs"]["regression"]),
+        **_sweep_units(s, device, s["epochs"]["classification"]),
     }
-    return "one epoch of the seeds (an ensemble if the profile says so)", units
+    return "one epoch of the seeds (an ensemble if the profile says so); a sweep, one seed's epoch", units
 
 
 def slice_coordconv(s, device):
@@ -218,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"the JSON report (default {DEFAULT_OUT}, which only a run on CUDA writes)")
     parser.add_argument("--skip-smoke", action="store_true", help="skip step 2, the chapters under smoke")
     parser.add_argument("--quick", action="store_true", help="slices with the smoke profile's settings")
+    parser.add_argument("--profile", default="gpu", choices=("gpu", "paper"),
+                        help="the profile whose slices are timed and projected (default gpu; paper: the "
+                             "release's whole logged sweep, to state its cost in GPU-hours)")
     parser.add_argument("--only", default="", help=f"comma-separated experiments of {', '.join(SLICES)}")
     parser.add_argument("--timeout", type=int, default=600, help="seconds per notebook cell (default 600)")
     args = parser.parse_args(argv)
@@ -237,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_smoke:
             report["smoke"] = smoke(args.device, args.timeout)
             status = 0 if all(c["passed"] for c in report["smoke"].values()) else 1
-        report["slices"] = slices(args.device, "smoke" if args.quick else "gpu", only)
+        report["slices"] = slices(args.device, "smoke" if args.quick else args.profile, only)
     out = args.out
     if out is None:
         if not report["environment"]["cuda"] or not args.device.startswith("cuda"):
