@@ -12,8 +12,8 @@
 The report is JSON (``book/results/gpu/gpu_check.json`` by default, written only by a run on CUDA;
 ``--out`` writes it anywhere): device, versions, date, per
 chapter passed / seconds / error, per experiment the unit, its seconds, the number of units and the
-projected seconds. On a machine without CUDA the check stops after step 1, says so, writes the
-report with ``"cuda": false`` and exits with status 2. ``--device cpu --quick`` runs every step on
+projected seconds. On a machine without CUDA the check stops after step 1, says so and exits with
+status 2 (its report, with ``"cuda": false``, only where ``--out`` is given). ``--device cpu --quick`` runs every step on
 the CPU with the smoke profile's settings in the slices: the self-test of this program.
 ``--profile paper --skip-smoke`` projects the paper profile instead, whose deconv sweep (324 settings
 per task) is timed one epoch per distinct architecture and batch size: its cost in GPU-hours.
