@@ -347,3 +347,40 @@ def test_interpolation_steps_rejects_bad_input():
         metrics.interpolation_steps(path([8, 9]), jump=-1)
     with pytest.raises(ValueError, match=r"\(T, 3, H, W\), got shape \(2, 1, 32, 32\)"):
         metrics.interpolation_steps(torch.ones(2, 1, S, S))
+
+
+# ----------------------------------------------------------------------------- why a scene is invalid
+
+
+def test_a_drawn_scene_has_no_faults_and_a_blurred_or_stretched_object_has_its_own():
+    img = scene()
+    assert all(o.faults == () for o in metrics.parse_scene(img))
+    # blur: a halo of half-coloured pixels around a crisp core fails only the edge test
+    soft = blank()
+    paint(soft, "red", "square", 10, 12, r=R + 1, alpha=0.6)
+    paint(soft, "red", "square", 10, 12)
+    paint(soft, "blue", "circle", 22, 20)
+    red, blue = metrics.parse_scene(soft)
+    assert red.faults == ("edge",) and not red.well_formed and blue.faults == ()
+    # a rectangle twice as tall: its box is too tall and it matches no template
+    tall = blank()
+    paint(tall, "red", "rect", 10, 26)
+    paint(tall, "blue", "circle", 24, 6)
+    red, _ = metrics.parse_scene(tall)
+    assert red.faults == ("shape", "size")
+
+
+def test_scene_faults_counts_each_criterion_over_the_scenes():
+    lonely = blank()
+    paint(lonely, "red", "square", 10, 12)
+    soft = scene()
+    paint(soft, "blue", "circle", 22, 20, r=R + 1, alpha=0.6)
+    paint(soft, "blue", "circle", 22, 20)
+    scenes = metrics.parse_scenes(np.stack([scene(), lonely, soft, scene()]))
+    assert metrics.scene_faults(scenes) == {"valid": 0.5, "count": 0.25, "shape": 0.0, "size": 0.0,
+                                            "edge": 0.25}
+    assert list(metrics.scene_faults(scenes))[1:] == list(metrics.scenes.SCENE_FAULTS)
+    with pytest.raises(ValueError, match="non-empty list of parsed scenes"):
+        metrics.scene_faults([])
+    with pytest.raises(TypeError, match="list of SceneObject"):
+        metrics.scene_faults([["not an object"]])

@@ -332,3 +332,23 @@ def test_run_release_optimiser(monkeypatch):
     with pytest.raises(ValueError, match="not both"):
         tasks.run("classification", CoordConvClassifier, "quadrant", seed=0, epochs=1, batch_size=256,
                   lr=5e-3, l2=1e-3, weight_decay=1e-3, progress=False, device="cpu")
+
+
+def test_run_reuses_its_last_evaluation_and_reports_what_a_fresh_one_gives(monkeypatch):
+    """The final measures are the last epoch's evaluation, not a second pass over the data."""
+    thinned_split(monkeypatch)
+    calls = []
+    real = tasks.predict
+    monkeypatch.setattr(tasks, "predict", lambda m, x, **kw: calls.append(len(x)) or real(m, x, **kw))
+    kw = dict(seed=0, epochs=2, batch_size=256, lr=5e-3, progress=False, device="cpu")
+    r = tasks.run("classification", CoordConvClassifier, "quadrant", **kw)
+    train_idx, test_idx = datasets.notsoclevr.split("quadrant")
+    # two epochs' test passes, then only the train pass the last epoch did not make
+    assert calls == [len(test_idx), len(test_idx), len(train_idx)]
+    t = tasks.task("classification")
+    assert r["test"] == tasks.evaluate(r["model"], t, test_idx)
+    assert r["train"] == tasks.evaluate(r["model"], t, train_idx)
+    # a solved run's stop check measured both: nothing is evaluated again
+    calls.clear()
+    s = _run_perfect(PerfectClassifier, stop_when_solved=True)
+    assert calls == [len(test_idx), len(train_idx)] and s["train"] == s["test"] == {"accuracy": 1.0}

@@ -328,7 +328,8 @@ _WHY["generative"] = {
              "images": f"{_BUDGET}: scenes are drawn once; 1,500 iterations of 16 see each of 10,000 "
                        "about 2.4 times",
              "iterations": f"{_BUDGET}: as many as fit beside the VAEs and the measures (one GAN run "
-                           "of 1,000 iterations took 70 to 117 s here)"},
+                           "of 1,000 iterations took 70 to 117 s here); single-seed runs four times "
+                           "longer reach no strict validity either (tools/gan_budget.py, chapter 5)"},
     "paper": {"seeds": _GAN_SEEDS},
     "gpu": {"seeds": _GAN_SEEDS},
 }

@@ -177,13 +177,19 @@ def run(
     # on the device once: fit's batches and the callback's solved check then copy nothing
     train_inputs, train_targets = to_device(t.inputs[train_idx], device), t.targets[train_idx]
 
+    last: dict = {}  # the latest evaluation: the final one is reused, not recomputed
+
     def callback(epoch: int, m: nn.Module):
         if epoch % eval_every and epoch != epochs:
             return {}
         test = t.score(predict(m, test_inputs), test_targets)
+        last.clear()
+        last.update(epoch=epoch, test=test)
         out = {f"test_{k}": v for k, v in test.items()}
         if stop_when_solved and ("test" not in solved_on or test[t.solved] == 1.0):
-            out["stop"] = "train" not in solved_on or t.score(predict(m, train_inputs), train_targets)[t.solved] == 1.0
+            if "train" in solved_on:
+                last["train"] = t.score(predict(m, train_inputs), train_targets)
+            out["stop"] = "train" not in solved_on or last["train"][t.solved] == 1.0
         return out
 
     tic = time.perf_counter()
@@ -197,10 +203,12 @@ def run(
         schedule=lr_schedule, callback=callback, checkpoint=checkpoint, progress=progress, desc=f"{task_name}/{split}/seed {seed}",
     )
     wall = time.perf_counter() - tic
+    # The model has not changed since the last epoch's evaluation (same batches, same numbers).
+    final = last if history.epochs and last.get("epoch") == history.epochs[-1]["epoch"] else {}
     return RunResult(
         model=model,
-        train=evaluate(model, t, train_idx),
-        test=evaluate(model, t, test_idx),
+        train=final["train"] if "train" in final else evaluate(model, t, train_idx),
+        test=final["test"] if "test" in final else evaluate(model, t, test_idx),
         params=count_parameters(model),
         epochs=len(history.epochs),
         train_seconds=history.last.get("seconds", 0.0),

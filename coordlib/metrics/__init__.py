@@ -20,11 +20,13 @@ from .scenes import (
     object_centres,
     parse_scene,
     parse_scenes,
+    scene_faults,
     scene_validity,
 )
 
 __all__ = [
     "boxes", "masks", "scenes", "SceneObject", "argmax_iou", "average_precision", "average_precision_range",
     "best_iou_per_gt", "canvas_coverage", "centre_distance", "interpolation_steps", "iou", "is_valid_scene",
-    "mean_argmax_nms_iou", "mean_best_iou", "object_centres", "parse_scene", "parse_scenes", "scene_validity",
+    "mean_argmax_nms_iou", "mean_best_iou", "object_centres", "parse_scene", "parse_scenes", "scene_faults",
+    "scene_validity",
 ]

@@ -29,6 +29,7 @@ from coordlib.datasets.sortofclevr import COLOURS, MIN_SIZE, SHAPES, object_mask
 __all__ = [
     "SceneObject", "STEP_KINDS", "parse_scene", "parse_scenes", "is_valid_scene", "scene_validity",
     "object_centres", "centre_distance", "canvas_coverage", "interpolation_steps", "LOOSE",
+    "OBJECT_FAULTS", "SCENE_FAULTS", "scene_faults",
 ]
 
 #: Parsing options under which any blob of red or blue above the noise floor
@@ -55,6 +56,13 @@ _PER_IMAGE_8 = np.zeros((3, 3, 3), dtype=bool)
 _PER_IMAGE_8[1] = True
 _RANGE_SLACK = 1e-3  # float rounding allowed outside [-1, 1]
 STEP_KINDS = ("smooth", "teleport", "appear", "vanish", "absent")
+#: Why an object is not well formed (:attr:`SceneObject.faults`): ``shape``, its match with
+#: the best template is below ``min_match``; ``size``, a bbox side is off by more than
+#: ``side_tol``; ``edge``, its sharpness is below ``min_sharpness``.
+OBJECT_FAULTS = ("shape", "size", "edge")
+#: Why a scene is not valid (:func:`scene_faults`): ``count``, it does not hold exactly one
+#: red and one blue object; then the :data:`OBJECT_FAULTS` of any of its objects.
+SCENE_FAULTS = ("count",) + OBJECT_FAULTS
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,8 @@ class SceneObject:
         match: intersection over union with the best template, in [0, 1].
         sharpness: fraction of the one-pixel ring around the object that is
             background-like, in [0, 1] (a crisp object 1.0, a blurred blob near 0).
+        faults: the criteria of :func:`parse_scenes` the object fails, a subset of
+            :data:`OBJECT_FAULTS` in that order; empty exactly when ``well_formed``.
     """
 
     colour: str
@@ -85,6 +95,7 @@ class SceneObject:
     well_formed: bool
     match: float
     sharpness: float
+    faults: tuple[str, ...] = ()
 
 
 def _as_images(images, who: str, layout: str) -> np.ndarray:
@@ -272,7 +283,8 @@ def _components(mask, other, background, colour, floor, templates, min_match, si
     sides_ok = (np.abs(w - side) <= side_tol * side) & (np.abs(h - side) <= side_tol * side)
     # a hidden part shortens the box: a touching object need only not be too large
     sides_ok |= touch & (w <= (1 + side_tol) * side) & (h <= (1 + side_tol) * side)
-    well_formed = (match >= min_match) & sides_ok & (sharpness >= min_sharpness)
+    failed = np.stack([match < min_match, ~sides_ok, sharpness < min_sharpness], axis=1)  # (K, 3)
+    well_formed = ~failed.any(axis=1)
     for k in range(keep.size):
         shape = SHAPES[best[k]] if match[k] >= min_match else "other"
         yield int(b[k]), SceneObject(
@@ -284,6 +296,7 @@ def _components(mask, other, background, colour, floor, templates, min_match, si
             well_formed=bool(well_formed[k]),
             match=float(match[k]),
             sharpness=float(sharpness[k]),
+            faults=tuple(f for f, bad in zip(OBJECT_FAULTS, failed[k]) if bad),
         )
 
 
@@ -346,6 +359,26 @@ def scene_validity(images, **options) -> float:
     if not scenes:
         raise ValueError("scene_validity expected at least one image, got N = 0")
     return sum(is_valid_scene(s) for s in scenes) / len(scenes)
+
+
+def scene_faults(scenes) -> dict[str, float]:
+    """Why parsed scenes are not valid: the share of ``scenes`` failing each criterion.
+
+    ``scenes`` is a non-empty list of parsed scenes (:func:`parse_scenes`). Returns
+    ``{"valid": share, **{fault: share for fault in SCENE_FAULTS}}``. A scene can fail
+    several criteria, so the fault shares need not add up to ``1 - valid``; an object
+    fault counts when any object of the scene has it, whatever the scene's count.
+    """
+    if not isinstance(scenes, (list, tuple)) or not scenes:
+        raise ValueError("scene_faults expected a non-empty list of parsed scenes (from parse_scenes), "
+                         f"got {type(scenes).__name__} of length {len(scenes) if hasattr(scenes, '__len__') else '?'}")
+    scenes = [_check_objects(s, "scene_faults") for s in scenes]
+    n = len(scenes)
+    out = {"valid": sum(is_valid_scene(s) for s in scenes) / n,
+           "count": sum(sorted(o.colour for o in s) != ["blue", "red"] for s in scenes) / n}
+    for fault in OBJECT_FAULTS:
+        out[fault] = sum(any(fault in o.faults for o in s) for s in scenes) / n
+    return out
 
 
 def object_centres(scenes, colour: str | None = None) -> np.ndarray:
