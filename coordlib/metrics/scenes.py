@@ -349,8 +349,12 @@ def is_valid_scene(objects) -> bool:
     significant component (speckle below the noise floor was already dropped).
     """
     objects = _check_objects(objects, "is_valid_scene")
-    colours = sorted(o.colour for o in objects)
-    return colours == ["blue", "red"] and all(o.well_formed for o in objects)
+    return _one_of_each(objects) and all(o.well_formed for o in objects)
+
+
+def _one_of_each(objects: list[SceneObject]) -> bool:
+    """Exactly one red and one blue object (the count test of a valid scene)."""
+    return sorted(o.colour for o in objects) == ["blue", "red"]
 
 
 def scene_validity(images, **options) -> float:
@@ -375,7 +379,7 @@ def scene_faults(scenes) -> dict[str, float]:
     scenes = [_check_objects(s, "scene_faults") for s in scenes]
     n = len(scenes)
     out = {"valid": sum(is_valid_scene(s) for s in scenes) / n,
-           "count": sum(sorted(o.colour for o in s) != ["blue", "red"] for s in scenes) / n}
+           "count": sum(not _one_of_each(s) for s in scenes) / n}
     for fault in OBJECT_FAULTS:
         out[fault] = sum(any(fault in o.faults for o in s) for s in scenes) / n
     return out
