@@ -81,3 +81,15 @@ def test_every_coordconv_departure_has_a_reason(profile, task):
     s = profiles.settings("coordconv", profile)
     assert s["painter"] == {"lr": 0.005, "l2": 1e-3, "batch_size": 16}
     assert s["released_regressor"] == {"lr": 0.01, "l2": 1e-5, "batch_size": 256}
+
+
+@pytest.mark.parametrize("profile, classifier, others", [("smoke", 1, 1), ("book", 5, 3), ("paper", 5, 5)])
+def test_the_classifier_runs_its_own_seed_count(profile, classifier, others):
+    views = {t: profiles.release_view("coordconv", t, "coordconv", profile)
+             for t in ("classification", "rendering", "regression")}
+    assert views["classification"]["seeds"] == classifier
+    assert views["rendering"]["seeds"] == views["regression"]["seeds"] == others
+    rows = release.departures("classification", "coordconv", views["classification"],
+                              profiles.why("coordconv", profile))
+    # the release ran one seed: a departure whenever the profile runs more
+    assert [r[2] for r in rows if r[0] == "seeds"] == ([] if classifier == 1 else [str(classifier)])
