@@ -2,7 +2,7 @@
 
 import pytest
 
-from coordlib.book import causes
+from coordlib.book import causes, results
 
 
 def test_the_arms_change_one_known_setting_at_a_time_then_combine():
@@ -21,6 +21,7 @@ def test_an_arm_trains_the_classifier_at_its_settings_and_the_release_optimiser(
     assert r["settings"] == {"init": "pytorch", "l2": 1e-3, "inputs": "scaled", "lr": 0.005,
                              "batch_size": 16}
     assert r["params"] == 7553 and r["epochs"] == 1 and r["max_epochs"] == 1
+    assert r["cpu_capability"] == results.environment()["cpu_capability"]
     assert causes.test_accuracy_at(r, 1) == r["test"]["accuracy"] == r["curve"][0]["test_accuracy"]
 
 

@@ -25,7 +25,7 @@ import time
 from typing import Mapping
 
 from coordlib import models
-from coordlib.book import release, tasks
+from coordlib.book import release, results, tasks
 
 __all__ = ["EARLIER", "ARMS", "arm_run", "test_accuracy_at", "diagnose"]
 
@@ -51,8 +51,9 @@ def arm_run(change: Mapping[str, object], *, seed: int, split: str, epochs: int,
     """Train one arm: :data:`EARLIER` updated with ``change``, up to ``epochs`` epochs.
 
     Returns the run's plain numbers (:meth:`coordlib.book.tasks.RunResult.numbers`)
-    with ``settings`` (init, l2, inputs and the optimiser), ``max_epochs`` and
-    ``seconds`` (wall time of the whole run).
+    with ``settings`` (init, l2, inputs and the optimiser), ``max_epochs``,
+    ``cpu_capability`` (the instruction set it ran on: runs are bitwise repeatable
+    on one machine, not across instruction sets) and ``seconds`` (wall time).
     """
     unknown = set(change) - set(EARLIER)
     if unknown:
@@ -66,6 +67,7 @@ def arm_run(change: Mapping[str, object], *, seed: int, split: str, epochs: int,
         split, seed=seed, epochs=epochs, batch_size=opt["batch_size"], lr=opt["lr"],
         l2=s["l2"], stop_when_solved=True, train_limit=train_limit, progress=False)
     return {"settings": {**s, **opt}, "max_epochs": epochs,
+            "cpu_capability": results.environment()["cpu_capability"],
             "seconds": round(time.perf_counter() - tic, 1), **r.numbers()}
 
 
