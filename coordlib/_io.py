@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -28,3 +29,17 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
             os.unlink(tmp)
         raise
     return path
+
+
+def store_record(path: str | os.PathLike, key: str, record) -> dict:
+    """Add ``record`` under ``key`` to the JSON object at ``path`` (created if absent), atomically.
+
+    The file is read again before the update, so records other runs wrote meanwhile are kept;
+    it is written sorted by key, one space of indent. Returns the whole object.
+    """
+    path = Path(path)
+    done = json.loads(path.read_text()) if path.exists() else {}
+    done[key] = record
+    text = json.dumps(done, indent=1, sort_keys=True) + "\n"
+    atomic_write(path, lambda f: f.write(text.encode()))
+    return done

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from coordlib import datasets  # noqa: E402
-from coordlib._io import atomic_write  # noqa: E402
+from coordlib._io import store_record  # noqa: E402
 from coordlib.book import causes  # noqa: E402
 
 DEFAULT_OUT = ROOT / "book" / "results" / "classifier_causes.json"
@@ -45,10 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     done = json.loads(args.out.read_text()) if args.out.exists() else {}
 
     def store(name: str, record: dict) -> None:
-        done[name] = record
-        text = json.dumps(done, indent=1, sort_keys=True) + "\n"
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(args.out, lambda f: f.write(text.encode()))
+        store_record(args.out, name, record)
         state = f"solved at epoch {record['solved_at']}" if record["solved_at"] else "not solved"
         print(f"{name}: {state}; train {record['train']['accuracy']:.1%}, test "
               f"{record['test']['accuracy']:.1%}, {record['seconds']:.0f} s", flush=True)

@@ -19,7 +19,6 @@ Each configuration's curve is written, as soon as it is done, to ``book/results/
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -30,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from coordlib import metrics, models, training  # noqa: E402
-from coordlib._io import atomic_write  # noqa: E402
+from coordlib._io import store_record  # noqa: E402
 from coordlib.book import profiles  # noqa: E402
 from coordlib.datasets import sortofclevr as soc  # noqa: E402
 from coordlib.models import generative  # noqa: E402
@@ -103,11 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                     run = curve(arm, size, width, z_dim, args.d_sees, images=args.images,
                                 iterations=args.iterations, every=args.every, samples=args.samples,
                                 seed=args.seed)
-                    done = json.loads(args.out.read_text()) if args.out.exists() else {}
-                    done[key(arm, size, width, z_dim, args.d_sees, args.seed)] = run
-                    text = json.dumps(done, indent=1, sort_keys=True) + "\n"
-                    args.out.parent.mkdir(parents=True, exist_ok=True)
-                    atomic_write(args.out, lambda f, text=text: f.write(text.encode()))
+                    store_record(args.out, key(arm, size, width, z_dim, args.d_sees, args.seed), run)
                     best = max(r["strict_running"] for r in run["curve"] if "strict_running" in r)
                     print(f"{key(arm, size, width, z_dim, args.d_sees, args.seed)}: best strict validity "
                           f"{best:.1%} in {run['seconds']:.0f} s", flush=True)

@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from coordlib import datasets, models  # noqa: E402
-from coordlib._io import atomic_write  # noqa: E402
+from coordlib._io import store_record  # noqa: E402
 from coordlib.book import profiles, release, results, tasks  # noqa: E402
 
 OUT = {"regression": ROOT / "book" / "results" / "released_regressor.json",
@@ -103,11 +103,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{key(split, seed)}: already done", flush=True)
                 continue
             run = one_run(split, seed, args.epochs, args.task)
-            done = json.loads(args.out.read_text()) if args.out.exists() else {}
-            done[key(split, seed)] = run
-            text = json.dumps(done, indent=1, sort_keys=True) + "\n"
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(args.out, lambda f, text=text: f.write(text.encode()))
+            store_record(args.out, key(split, seed), run)
             state = f"solved at epoch {run['solved_at']}" if run["solved_at"] else "not solved"
             error = f"{run['test']['error_px']:.2f} px, " if "error_px" in run["test"] else ""
             print(f"{key(split, seed)}: {state}; test {run['test']['accuracy']:.1%}, "
